@@ -1,0 +1,171 @@
+"""Word-embedding baselines of the MeLi 2019 course as `PreTrainedModel`s.
+
+Layout as in BERT: building blocks (embeddings, the three encoders, the head), one `MeliPreTrainedModel` base,
+then one `...ForSequenceClassification` class per architecture that only names its config and encoder.
+Padding never reaches a prediction: the MLP averages real tokens only, the CNN max-pools valid windows only,
+the LSTM reads packed sequences.
+"""
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliWordConfig
+
+
+class MeliMeanEncoder(nn.Module):
+    """Mean of the word vectors of the real tokens of each title."""
+
+    def __init__(self, config: MeliWordConfig):
+        super().__init__()
+        self.output_size = config.embedding_dim
+
+    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.unsqueeze(-1).to(embeddings.dtype)
+        # A title with no known word averages to zeros instead of dividing by zero.
+        return (embeddings * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+class MeliConvolutionEncoder(nn.Module):
+    """Convolutions of several widths, each max-pooled over the windows that lie inside the title."""
+
+    def __init__(self, config: MeliCNNConfig):
+        super().__init__()
+        self.convolutions = nn.ModuleList(
+            nn.Conv1d(config.embedding_dim, config.num_filters, kernel_size=width) for width in config.filter_widths
+        )
+        self.output_size = config.num_filters * len(config.filter_widths)
+
+    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        widest = max(conv.kernel_size[0] for conv in self.convolutions)
+        if embeddings.shape[1] < widest:
+            embeddings = nn.functional.pad(embeddings, (0, 0, 0, widest - embeddings.shape[1]))
+        inputs = embeddings.transpose(1, 2)
+        lengths = attention_mask.sum(dim=1, keepdim=True)
+        pooled = []
+        for conv in self.convolutions:
+            features = torch.relu(conv(inputs))
+            # Window t is valid when it starts inside the title; a title shorter than the filter keeps window 0.
+            positions = torch.arange(features.shape[-1], device=features.device).unsqueeze(0)
+            valid = positions < (lengths - conv.kernel_size[0] + 1).clamp(min=1)
+            pooled.append(features.masked_fill(~valid.unsqueeze(1), float("-inf")).amax(dim=-1))
+        return torch.cat(pooled, dim=-1)
+
+
+class MeliRecurrentEncoder(nn.Module):
+    """An LSTM over packed sequences; the output is the last hidden state of each direction of the top layer."""
+
+    def __init__(self, config: MeliLSTMConfig):
+        super().__init__()
+        self.lstm = nn.LSTM(
+            config.embedding_dim,
+            config.lstm_hidden_size,
+            num_layers=config.lstm_num_layers,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout if config.lstm_num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.directions = 2 if config.bidirectional else 1
+        self.output_size = config.lstm_hidden_size * self.directions
+
+    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
+        _, (hidden, _) = self.lstm(packed)
+        return torch.cat(list(hidden[-self.directions :]), dim=-1)
+
+
+class MeliClassificationHead(nn.Module):
+    """Hidden layers (linear, ReLU, dropout) and the output layer."""
+
+    def __init__(self, config: MeliWordConfig, input_size: int):
+        super().__init__()
+        layers = []
+        for size in config.hidden_layers:
+            layers += [nn.Linear(input_size, size), nn.ReLU(), nn.Dropout(config.dropout)]
+            input_size = size
+        self.hidden = nn.Sequential(*layers)
+        self.out_proj = nn.Linear(input_size, config.num_labels)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.hidden(features))
+
+
+class MeliPreTrainedModel(PreTrainedModel):
+    """Base of the baselines: word embeddings, an encoder (`encoder_class`) and the classification head."""
+
+    config_class = MeliWordConfig
+    base_model_prefix = "meli"
+    main_input_name = "input_ids"
+    encoder_class: type[nn.Module] = MeliMeanEncoder
+
+    def __init__(self, config: MeliWordConfig):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        self.embeddings.weight.requires_grad = not config.freeze_embeddings
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.encoder = self.encoder_class(config)
+        self.classifier = MeliClassificationHead(config, self.encoder.output_size)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        # Word vectors learnt from scratch need PyTorch's unit scale: at 0.02 a mean of a few words is too faint.
+        if module is getattr(self, "embeddings", None):
+            init.normal_(module.weight, mean=0.0, std=1.0)
+            if not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings = value
+
+    def load_word_vectors(self, matrix: torch.Tensor) -> None:
+        """Copy pretrained word vectors in; called after `post_init()` so initialisation cannot overwrite them."""
+        matrix = torch.as_tensor(matrix, dtype=self.embeddings.weight.dtype)
+        if matrix.shape != self.embeddings.weight.shape:
+            raise ValueError(f"word vectors of shape {tuple(matrix.shape)} do not fit the embeddings "
+                             f"{tuple(self.embeddings.weight.shape)} (vocab_size x embedding_dim)")
+        with torch.no_grad():
+            self.embeddings.weight.copy_(matrix)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        embeddings = self.embedding_dropout(self.embeddings(input_ids))
+        logits = self.classifier(self.encoder(embeddings, attention_mask))
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class MeliMLPForSequenceClassification(MeliPreTrainedModel):
+    config_class = MeliMLPConfig
+    encoder_class = MeliMeanEncoder
+
+
+class MeliCNNForSequenceClassification(MeliPreTrainedModel):
+    config_class = MeliCNNConfig
+    encoder_class = MeliConvolutionEncoder
+
+
+class MeliLSTMForSequenceClassification(MeliPreTrainedModel):
+    config_class = MeliLSTMConfig
+    encoder_class = MeliRecurrentEncoder
+
+
+__all__ = [
+    "MeliPreTrainedModel",
+    "MeliMLPForSequenceClassification",
+    "MeliCNNForSequenceClassification",
+    "MeliLSTMForSequenceClassification",
+]

@@ -1,0 +1,315 @@
+"""Training of the four architectures through one `Trainer`: argument groups, the model registry and the run.
+
+`scripts/train.py` parses the three argument groups and calls `run_training`, whose body reads as the story of
+a run: data -> labels -> tokenizer and model -> preprocessing -> Trainer -> train -> evaluate -> save -> push.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from datasets import DatasetDict
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig
+from .data import load_meli, read_token_to_index
+from .embeddings import load_word_vectors
+from .metrics import compute_metrics, logits_to_label_ids
+from .model_card import plot_learning_curves, write_model_card
+from .modeling_meli import (
+    MeliCNNForSequenceClassification,
+    MeliLSTMForSequenceClassification,
+    MeliMLPForSequenceClassification,
+)
+from .sample import sample_dir
+from .tokenization import MAX_VOCABULARY_WORDS, MIN_WORD_FREQUENCY, train_word_tokenizer, word_tokenizer_from_vocabulary
+
+logger = logging.getLogger(__name__)
+
+BETO = "dccuchile/bert-base-spanish-wwm-cased"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How `--model NAME` is built: its config and model classes, its tokenizer kind and its training defaults."""
+
+    config_class: type
+    model_class: type
+    tokenizer: str  # "word": meli_hf's word-level tokenizer; "pretrained": the checkpoint's own
+    learning_rate: float
+    batch_size: int
+
+
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec(MeliMLPConfig, MeliMLPForSequenceClassification, "word", 1e-3, 256),
+    "cnn": ModelSpec(MeliCNNConfig, MeliCNNForSequenceClassification, "word", 1e-3, 256),
+    "lstm": ModelSpec(MeliLSTMConfig, MeliLSTMForSequenceClassification, "word", 1e-3, 256),
+    "beto": ModelSpec(AutoConfig, AutoModelForSequenceClassification, "pretrained", 5e-5, 32),
+}
+
+
+@dataclass
+class ModelArguments:
+    """Which architecture to train and its shape."""
+
+    model: str = field(default="mlp", metadata={"help": f"Architecture: one of {', '.join(MODELS)}."})
+    model_name_or_path: str = field(
+        default=BETO, metadata={"help": "For --model beto: pretrained checkpoint, a Hub id or a local folder."}
+    )
+    embedding_dim: int = field(default=300, metadata={"help": "Word-vector size (ignored with --word_vectors)."})
+    word_vectors: str | None = field(
+        default=None, metadata={"help": "word2vec text file (.txt/.gz/.bz2), e.g. SBW-vectors-300-min5.txt.gz."}
+    )
+    freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the word vectors fixed."})
+    hidden_layers: list[int] = field(default_factory=lambda: [256], metadata={"help": "Hidden layer sizes."})
+    dropout: float = field(default=0.3, metadata={"help": "Dropout probability (training only)."})
+    filter_widths: list[int] = field(default_factory=lambda: [2, 3, 4], metadata={"help": "CNN filter widths."})
+    num_filters: int = field(default=128, metadata={"help": "CNN filters per width."})
+    lstm_hidden_size: int = field(default=256, metadata={"help": "LSTM hidden size per direction."})
+    lstm_num_layers: int = field(default=1, metadata={"help": "Stacked LSTM layers."})
+    bidirectional: bool = field(default=True, metadata={"help": "Bidirectional LSTM."})
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"--model {self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
+        if self.word_vectors is not None and not Path(self.word_vectors).exists():
+            raise ValueError(f"--word_vectors {self.word_vectors}: file not found.")
+
+
+@dataclass
+class DataTrainingArguments:
+    """Which data to train and evaluate on."""
+
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Folder of course JSONL or challenge CSV files. Default: the bundled synthetic sample."},
+    )
+    language: str | None = field(default=None, metadata={"help": "Keep only rows of this language."})
+    label_quality: str | None = field(default=None, metadata={"help": "Keep only rows of this label quality."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "At most this many train rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "At most this many validation rows."})
+    max_test_samples: int | None = field(default=None, metadata={"help": "At most this many test rows."})
+    drop_unknown_categories: bool = field(
+        default=False, metadata={"help": "Drop validation/test rows whose category train lacks (else: error)."}
+    )
+    max_seq_length: int = field(default=64, metadata={"help": "Tokens kept per title."})
+    max_vocabulary_words: int = field(
+        default=MAX_VOCABULARY_WORDS, metadata={"help": "Vocabulary size of a word tokenizer trained on titles."}
+    )
+    min_word_frequency: int = field(
+        default=MIN_WORD_FREQUENCY, metadata={"help": "Minimum count of a word in a trained vocabulary."}
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after this many evaluations without a better balanced accuracy."}
+    )
+
+    def __post_init__(self):
+        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+            raise ValueError(f"--data_dir {self.data_dir}: folder not found.")
+
+
+@dataclass
+class MeliTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with defaults for this task; `learning_rate` and batch size default per architecture."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "Output folder. Default: outputs/<model>."})
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "Default: 1e-3 for mlp/cnn/lstm, 5e-5 for beto."}
+    )
+    per_device_train_batch_size: int | None = field(
+        default=None, metadata={"help": "Default: 256 for mlp/cnn/lstm, 32 for beto."}
+    )
+    per_device_eval_batch_size: int = field(default=512, metadata={"help": "Batch size of evaluation."})
+    num_train_epochs: float = field(default=5.0, metadata={"help": "Training epochs."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint: no, steps, epoch or best."})
+    logging_strategy: str = field(default="epoch", metadata={"help": "When to log the train loss."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is always kept)."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best checkpoint's weights."})
+    metric_for_best_model: str | None = field(default="balanced_accuracy", metadata={"help": "Best-model metric."})
+
+    def __post_init__(self):
+        # Placeholders so TrainingArguments validates; `resolve_model_defaults` sets the real values.
+        unresolved = self.output_dir is None, self.learning_rate is None, self.per_device_train_batch_size is None
+        self.output_dir = self.output_dir or "outputs/unresolved"
+        self.learning_rate = self.learning_rate or 0.0
+        self.per_device_train_batch_size = self.per_device_train_batch_size or 1
+        self._unresolved = unresolved
+        super().__post_init__()
+
+    def resolve_model_defaults(self, model: str) -> None:
+        """Fill the per-architecture defaults of the fields the user left unset."""
+        spec = MODELS[model]
+        unset_output_dir, unset_learning_rate, unset_batch_size = self._unresolved
+        if unset_output_dir:
+            self.output_dir = f"outputs/{model}"
+            self.logging_dir = None
+        if unset_learning_rate:
+            self.learning_rate = spec.learning_rate
+        if unset_batch_size:
+            self.per_device_train_batch_size = spec.batch_size
+
+
+def load_data(data_args: DataTrainingArguments, seed: int) -> tuple[DatasetDict, Path]:
+    """The splits of `--data_dir` (or of the bundled sample) and the folder they came from."""
+    data_dir = Path(data_args.data_dir) if data_args.data_dir else sample_dir()
+    max_rows = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+                "test": data_args.max_test_samples}
+    dataset = load_meli(
+        data_dir,
+        language=data_args.language,
+        label_quality=data_args.label_quality,
+        max_rows={split: n for split, n in max_rows.items() if n is not None},
+        seed=seed,
+        drop_unknown_categories=data_args.drop_unknown_categories,
+    )
+    return dataset, data_dir
+
+
+def build_word_tokenizer(dataset: DatasetDict, data_dir: Path, data_args: DataTrainingArguments):
+    """The course's vocabulary when the data carries word ids, otherwise one trained on the train titles."""
+    if "input_ids" in dataset["train"].column_names:
+        language = data_args.language or "spanish"
+        return word_tokenizer_from_vocabulary(read_token_to_index(data_dir / f"{language}_token_to_index.json.gz"))
+    titles = (batch["title"] for batch in dataset["train"].select_columns(["title"]).iter(batch_size=10_000))
+    return train_word_tokenizer(titles, data_args.max_vocabulary_words, data_args.min_word_frequency)
+
+
+def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str], seed: int):
+    """A new model of `--model` for these labels; word vectors are copied in after initialisation."""
+    spec = MODELS[model_args.model]
+    label2id = {name: i for i, name in id2label.items()}
+    if spec.tokenizer == "pretrained":
+        return AutoModelForSequenceClassification.from_pretrained(
+            model_args.model_name_or_path, num_labels=len(id2label), id2label=id2label, label2id=label2id
+        )
+    vectors = load_word_vectors(model_args.word_vectors, tokenizer.get_vocab(), seed) if model_args.word_vectors else None
+    architecture = {name: getattr(model_args, name) for name in
+                    ("hidden_layers", "dropout", "freeze_embeddings", "filter_widths", "num_filters",
+                     "lstm_hidden_size", "lstm_num_layers", "bidirectional")
+                    if name in spec.config_class.__dataclass_fields__}
+    config = spec.config_class(
+        vocab_size=len(tokenizer),
+        embedding_dim=vectors.matrix.shape[1] if vectors is not None else model_args.embedding_dim,
+        pad_token_id=tokenizer.pad_token_id,
+        id2label=id2label,
+        label2id=label2id,
+        **architecture,
+    )
+    model = spec.model_class(config)
+    if vectors is not None:
+        model.load_word_vectors(torch.from_numpy(vectors.matrix))
+    return model
+
+
+def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
+             training_args: TrainingArguments) -> DatasetDict:
+    """Titles -> `input_ids`, cached by `datasets`; course word ids are kept when the tokenizer is the word one."""
+    with training_args.main_process_first(desc="tokenizing titles"):
+        return dataset.map(
+            lambda batch: tokenizer(batch["title"], truncation=True, max_length=max_seq_length),
+            batched=True,
+            remove_columns=[c for c in dataset["train"].column_names if c != "label"],
+            desc="Tokenizing titles",
+        )
+
+
+class MeliTrainer(Trainer):
+    """The `Trainer`, writing meli-hf's model card wherever it would write its own (also before a Hub push)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model_card_details: dict = {}
+
+    def create_model_card(self, *args, **kwargs) -> None:
+        if self.is_world_process_zero():
+            write_model_card(self.args.output_dir, self.args, self.model_card_details)
+
+
+def run_training(model_args: ModelArguments, data_args: DataTrainingArguments,
+                 training_args: MeliTrainingArguments) -> dict[str, float]:
+    """Train, evaluate on validation and test, save the checkpoint with card and curves, push if asked."""
+    training_args.resolve_model_defaults(model_args.model)
+    set_seed(training_args.seed)
+    spec = MODELS[model_args.model]
+
+    dataset, data_dir = load_data(data_args, training_args.seed)
+    label_names = dataset["train"].features["label"].names
+    id2label = dict(enumerate(label_names))
+    logger.info("data %s: %s rows, %d labels", data_dir,
+                {split: len(d) for split, d in dataset.items()}, len(label_names))
+
+    if spec.tokenizer == "word":
+        tokenizer = build_word_tokenizer(dataset, data_dir, data_args)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    model = build_model(model_args, tokenizer, id2label, training_args.seed)
+    logger.info("model %s: %d parameters, vocabulary %d, device %s, %d processes", model_args.model,
+                model.num_parameters(), len(tokenizer), training_args.device, training_args.world_size)
+
+    if spec.tokenizer == "word" and "input_ids" in dataset["train"].column_names:
+        dataset = dataset.remove_columns("title")
+    else:
+        dataset = tokenize(dataset, tokenizer, data_args.max_seq_length, training_args)
+
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, after the local save
+    callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []
+    trainer = MeliTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset["train"],
+        eval_dataset=dataset.get("validation"),
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        preprocess_logits_for_metrics=logits_to_label_ids,
+        callbacks=callbacks,
+    )
+
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    metrics = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_result.metrics.items()}
+    for split, prefix in (("validation", "eval"), ("test", "test")):
+        if split in dataset:
+            metrics |= trainer.evaluate(dataset[split], metric_key_prefix=prefix)
+    trainer.save_model()
+    trainer.log_metrics("all", metrics)
+    trainer.save_metrics("all", metrics, combined=False)
+    trainer.save_state()
+
+    if trainer.is_world_process_zero():
+        plot_learning_curves(trainer.state.log_history, Path(training_args.output_dir) / "learning_curves.png")
+        trainer.model_card_details = {"model": model_args.model, "data_dir": str(data_dir), "metrics": metrics,
+                                      "rows": {split: len(d) for split, d in dataset.items()},
+                                      "labels": len(label_names), "model_arguments": model_args.__dict__,
+                                      "architecture": type(trainer.model).__name__}
+        trainer.create_model_card()
+        if push_to_hub:
+            push_checkpoint(trainer)
+    return metrics
+
+
+def push_checkpoint(trainer: Trainer) -> None:
+    """Push the saved checkpoint folder; any failure is reported after the local save, which stays intact."""
+    try:
+        trainer.push_to_hub(commit_message="meli-hf checkpoint")
+    except Exception as err:  # noqa: BLE001 - network, auth and repo errors all end the same way
+        raise RuntimeError(
+            f"The checkpoint is saved in {trainer.args.output_dir}, but pushing it to the Hub as "
+            f"{trainer.args.hub_model_id!r} failed: {err}. Log in with `hf auth login` (or set HF_TOKEN) and push "
+            f"the folder again with `hf upload {trainer.args.hub_model_id} {trainer.args.output_dir}`."
+        ) from err
+    logger.info("pushed %s to the Hub as %s", trainer.args.output_dir, trainer.args.hub_model_id)
+
