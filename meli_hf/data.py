@@ -85,9 +85,26 @@ def _check_title(path: Path, number: int, title) -> str:
     return title
 
 
+def _non_empty(records: Iterator[dict], path: Path) -> Iterator[dict]:
+    """Pass records through; a file without any is an error (datasets cannot cache an empty split)."""
+    count = 0
+    for count, record in enumerate(records, start=1):
+        yield record
+    if count == 0:
+        raise MeliDataError(path, None, None, "empty split (no records)")
+
+
 def _course_records(path: str, signature: tuple) -> Iterator[dict]:
     """Validated records of a course `.jsonl[.gz]` file (`signature` only keys the cache)."""
-    path = Path(path)
+    return _non_empty(_parse_course(Path(path)), Path(path))
+
+
+def _csv_records(path: str, signature: tuple) -> Iterator[dict]:
+    """Validated records of a challenge `.csv[.gz]` file: `title`, `category`, optional `language`, `label_quality`."""
+    return _non_empty(_parse_csv(Path(path)), Path(path))
+
+
+def _parse_course(path: Path) -> Iterator[dict]:
     for number, line in _decoded_lines(path):
         if not line.strip():
             continue
@@ -112,9 +129,7 @@ def _course_records(path: str, signature: tuple) -> Iterator[dict]:
                "label_quality": record["label_quality"]}
 
 
-def _csv_records(path: str, signature: tuple) -> Iterator[dict]:
-    """Validated records of a challenge `.csv[.gz]` file: `title`, `category`, optional `language`, `label_quality`."""
-    path = Path(path)
+def _parse_csv(path: Path) -> Iterator[dict]:
     lines = _decoded_lines(path)
     numbers = []
 
@@ -206,8 +221,6 @@ def _parse(source: SourceFile, cache_dir: str | None) -> Dataset:
     except DatasetGenerationError as err:
         cause = err.__cause__
         raise (cause if isinstance(cause, MeliDataError) else err) from None
-    if len(dataset) == 0:
-        raise MeliDataError(source.path, None, None, "empty split (no records)")
     return dataset
 
 

