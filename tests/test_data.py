@@ -151,9 +151,10 @@ def test_missing_files_and_empty_splits(tmp_path):
     _write_course(tmp_path, "train", [])
     with pytest.raises(MeliDataError, match=r"spanish.train.jsonl.gz: empty split"):
         load_meli(tmp_path)
-    _write_course(tmp_path, "train", [RECORD])
-    with pytest.raises(MeliDataError, match=r"empty split after filtering \(language='english'"):
-        load_meli(tmp_path, language="english")
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "train.csv").write_text("title,category,language\nCelular,CELLPHONES,spanish\n")
+    with pytest.raises(MeliDataError, match=r"train.csv: empty split after filtering \(language='english'"):
+        load_meli(tmp_path / "csv", language="english")
 
 
 def test_inconsistent_targets_are_reported(tmp_path):
