@@ -104,6 +104,7 @@ class MeliPreTrainedModel(PreTrainedModel):
     def __init__(self, config: MeliWordConfig):
         super().__init__(config)
         self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        # Frozen vectors get no optimizer state; `forward` also detaches them, since loading replaces the parameter.
         self.embeddings.weight.requires_grad = not config.freeze_embeddings
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.encoder = self.encoder_class(config)
@@ -142,7 +143,10 @@ class MeliPreTrainedModel(PreTrainedModel):
     ) -> SequenceClassifierOutput:
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
-        embeddings = self.embedding_dropout(self.embeddings(input_ids))
+        embeddings = self.embeddings(input_ids)
+        if self.config.freeze_embeddings:
+            embeddings = embeddings.detach()
+        embeddings = self.embedding_dropout(embeddings)
         logits = self.classifier(self.encoder(embeddings, attention_mask))
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)

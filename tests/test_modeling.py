@@ -1,0 +1,140 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+import meli_hf
+from meli_hf import (
+    MeliCNNConfig,
+    MeliCNNForSequenceClassification,
+    MeliLSTMConfig,
+    MeliLSTMForSequenceClassification,
+    MeliMLPConfig,
+    MeliMLPForSequenceClassification,
+)
+
+ARCHITECTURES = [
+    (MeliMLPConfig, MeliMLPForSequenceClassification),
+    (MeliCNNConfig, MeliCNNForSequenceClassification),
+    (MeliLSTMConfig, MeliLSTMForSequenceClassification),
+]
+LABELS = {i: f"CATEGORY_{i}" for i in range(5)}
+
+
+def _model(config_class, model_class, **kwargs):
+    torch.manual_seed(0)
+    config = config_class(vocab_size=40, embedding_dim=8, hidden_layers=[16], id2label=LABELS,
+                          label2id={v: k for k, v in LABELS.items()}, **kwargs)
+    return model_class(config)
+
+
+INPUT_IDS = torch.tensor([[2, 3, 4, 5, 0, 0], [6, 0, 0, 0, 0, 0], [7, 8, 0, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)
+def test_forward_returns_logits_and_loss(config_class, model_class):
+    model = _model(config_class, model_class)
+    output = model(input_ids=INPUT_IDS, attention_mask=(INPUT_IDS != 0).long(), labels=torch.tensor([0, 1, 4]))
+    assert output.logits.shape == (3, 5)
+    expected = torch.nn.functional.cross_entropy(output.logits, torch.tensor([0, 1, 4]))
+    assert torch.isclose(output.loss, expected)
+    assert model(input_ids=INPUT_IDS).loss is None
+
+
+@pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)
+def test_padding_does_not_change_predictions(config_class, model_class):
+    model = _model(config_class, model_class).eval()
+    with torch.no_grad():
+        short = model(input_ids=INPUT_IDS).logits
+        padded = model(input_ids=torch.nn.functional.pad(INPUT_IDS, (0, 10))).logits
+        alone = model(input_ids=INPUT_IDS[1:2, :1]).logits  # a one-word title, no padding at all
+    torch.testing.assert_close(short, padded)
+    torch.testing.assert_close(short[1:2], alone)
+
+
+def test_mlp_averages_real_tokens_only():
+    model = _model(MeliMLPConfig, MeliMLPForSequenceClassification).eval()
+    embeddings = model.embeddings(INPUT_IDS)
+    pooled = model.encoder(embeddings, (INPUT_IDS != 0).long())
+    torch.testing.assert_close(pooled[0], model.embeddings.weight[2:6].mean(dim=0))
+
+
+@pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)
+def test_dropout_is_off_in_eval_mode(config_class, model_class):
+    model = _model(config_class, model_class, dropout=0.5)
+    model.train()
+    assert not torch.equal(model(input_ids=INPUT_IDS).logits, model(input_ids=INPUT_IDS).logits)
+    model.eval()
+    torch.testing.assert_close(model(input_ids=INPUT_IDS).logits, model(input_ids=INPUT_IDS).logits)
+
+
+@pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)
+def test_word_vectors_survive_init_and_save_load(config_class, model_class, tmp_path):
+    model = _model(config_class, model_class, freeze_embeddings=True)
+    vectors = torch.randn(40, 8)
+    vectors[0] = 0
+    model.load_word_vectors(vectors)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert type(loaded) is model_class
+    torch.testing.assert_close(loaded.embeddings.weight, vectors)
+    torch.testing.assert_close(loaded.eval()(input_ids=INPUT_IDS).logits, model.eval()(input_ids=INPUT_IDS).logits)
+    loaded.train()(input_ids=INPUT_IDS, labels=torch.tensor([0, 1, 2])).loss.backward()
+    assert loaded.embeddings.weight.grad is None or not loaded.embeddings.weight.grad.any()  # frozen after reload
+    assert loaded.classifier.out_proj.weight.grad.abs().sum() > 0
+    assert loaded.config.id2label == LABELS
+
+
+def test_new_model_has_zero_padding_row_and_unit_scale_words():
+    model = _model(MeliMLPConfig, MeliMLPForSequenceClassification)
+    assert torch.count_nonzero(model.embeddings.weight[0]) == 0
+    assert 0.7 < model.embeddings.weight[1:].std().item() < 1.3
+
+
+def test_word_vectors_of_the_wrong_shape_are_rejected():
+    model = _model(MeliMLPConfig, MeliMLPForSequenceClassification)
+    with pytest.raises(ValueError, match=r"do not fit the embeddings \(40, 8\)"):
+        model.load_word_vectors(torch.zeros(41, 8))
+
+
+def test_auto_classes_know_the_model_types():
+    for config_class, model_class in ARCHITECTURES:
+        config = AutoConfig.for_model(config_class.model_type, vocab_size=10, embedding_dim=4, num_labels=3)
+        assert type(config) is config_class
+        assert type(AutoModelForSequenceClassification.from_config(config)) is model_class
+
+
+BLOCK_MELI_HF = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "meli_hf" or name.startswith("meli_hf."):
+            raise ImportError("meli_hf is not installed here")
+sys.meta_path.insert(0, Block())
+import torch
+from transformers import AutoModelForSequenceClassification
+model = AutoModelForSequenceClassification.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+assert "meli_hf" not in sys.modules
+ids = torch.tensor([[2, 3, 4, 5, 0, 0], [6, 0, 0, 0, 0, 0], [7, 8, 0, 0, 0, 0]])
+print(type(model).__name__, model(input_ids=ids).logits.sum().item())
+"""
+
+
+@pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)
+def test_checkpoint_loads_with_remote_code_without_meli_hf(config_class, model_class, tmp_path):
+    model = _model(config_class, model_class).eval()
+    model.save_pretrained(tmp_path)
+    assert {"configuration_meli.py", "modeling_meli.py"} <= {p.name for p in tmp_path.iterdir()}
+    result = subprocess.run([sys.executable, "-c", BLOCK_MELI_HF, str(tmp_path)], capture_output=True, text=True,
+                            cwd=tmp_path, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+                                               "HF_MODULES_CACHE": str(tmp_path / "modules")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    name, logits_sum = result.stdout.split()[-2:]
+    assert name == model_class.__name__
+    assert float(logits_sum) == pytest.approx(model(input_ids=INPUT_IDS).logits.sum().item(), abs=1e-5)
+
+
+def test_package_exports_what_users_need():
+    assert {"load_meli", "MeliMLPForSequenceClassification", "train_word_tokenizer"} <= set(meli_hf.__all__)
