@@ -6,6 +6,7 @@ a run: data -> labels -> tokenizer and model -> preprocessing -> Trainer -> trai
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,6 +164,19 @@ class MeliTrainingArguments(TrainingArguments):
             self.per_device_train_batch_size = spec.batch_size
 
 
+def check_resume_checkpoint(checkpoint: str | None, model: str) -> None:
+    """Fail before any work when `--resume_from_checkpoint` holds another architecture than `--model`."""
+    if checkpoint is None or not Path(checkpoint).is_dir():
+        return
+    if not (Path(checkpoint) / "config.json").exists():
+        raise ValueError(f"--resume_from_checkpoint {checkpoint}: no config.json, not a checkpoint folder.")
+    found = AutoConfig.from_pretrained(checkpoint).model_type
+    expected = MODELS[model].config_class
+    meli_types = {spec.config_class.model_type for spec in MODELS.values() if spec.config_class is not AutoConfig}
+    if found != getattr(expected, "model_type", found) or (expected is AutoConfig and found in meli_types):
+        raise ValueError(f"--resume_from_checkpoint {checkpoint} holds a {found!r} model, not --model {model}.")
+
+
 def load_data(data_args: DataTrainingArguments, seed: int) -> tuple[DatasetDict, Path]:
     """The splits of `--data_dir` (or of the bundled sample) and the folder they came from."""
     data_dir = Path(data_args.data_dir) if data_args.data_dir else sample_dir()
@@ -243,6 +257,7 @@ def run_training(model_args: ModelArguments, data_args: DataTrainingArguments,
                  training_args: MeliTrainingArguments) -> dict[str, float]:
     """Train, evaluate on validation and test, save the checkpoint with card and curves, push if asked."""
     training_args.resolve_model_defaults(model_args.model)
+    check_resume_checkpoint(training_args.resume_from_checkpoint, model_args.model)
     set_seed(training_args.seed)
     spec = MODELS[model_args.model]
 
@@ -279,11 +294,12 @@ def run_training(model_args: ModelArguments, data_args: DataTrainingArguments,
         callbacks=callbacks,
     )
 
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    metrics = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_result.metrics.items()}
-    for split, prefix in (("validation", "eval"), ("test", "test")):
-        if split in dataset:
-            metrics |= trainer.evaluate(dataset[split], metric_key_prefix=prefix)
+    with mlflow_run(training_args):
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        metrics = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_result.metrics.items()}
+        for split, prefix in (("validation", "eval"), ("test", "test")):
+            if split in dataset:
+                metrics |= trainer.evaluate(dataset[split], metric_key_prefix=prefix)
     trainer.save_model()
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics, combined=False)
@@ -299,6 +315,18 @@ def run_training(model_args: ModelArguments, data_args: DataTrainingArguments,
         if push_to_hub:
             push_checkpoint(trainer)
     return metrics
+
+
+@contextlib.contextmanager
+def mlflow_run(training_args: TrainingArguments):
+    """One MLflow run for training and the final evaluations (the callback alone closes its run at train end)."""
+    if "mlflow" not in training_args.report_to or not training_args.process_index == 0:
+        yield
+        return
+    import mlflow
+
+    with mlflow.start_run(run_name=training_args.run_name):
+        yield
 
 
 def push_checkpoint(trainer: Trainer) -> None:

@@ -32,18 +32,18 @@ def sample_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory, sample_dir) -> Path:
-    """A randomly initialised 2-layer BERT with a WordPiece vocabulary of the sample's words: BETO's code path."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+    """A randomly initialised 2-layer BERT (no head, as BETO) with a WordPiece vocabulary of the sample's words."""
+    from transformers import BertConfig, BertModel, BertTokenizer
 
     from meli_hf.data import read_token_to_index
 
     folder = tmp_path_factory.mktemp("tiny_bert")
     words = [w for w in read_token_to_index(sample_dir / "spanish_token_to_index.json.gz") if not w.startswith("[")]
-    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-    tokenizer = BertTokenizer(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    vocabulary = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])}
+    tokenizer = BertTokenizer(vocab=vocabulary, do_lower_case=True, strip_accents=False)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)
-    BertForSequenceClassification(config).save_pretrained(folder)
+    BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

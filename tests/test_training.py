@@ -1,0 +1,166 @@
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, pipeline
+
+from meli_hf.training import DataTrainingArguments, MeliTrainingArguments, ModelArguments, run_training
+
+ROOT = Path(__file__).resolve().parents[1]
+CHANCE = 1 / 30  # the sample has 30 categories
+TITLES = ["Zapatillas Nike Air Max Talle 42 Hombre", "Notebook Lenovo Core I5 8gb Ram", "Heladera Gafa No Frost"]
+
+
+def train(*flags: str) -> dict:
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(
+        ["--num_train_epochs", "3", "--save_total_limit", "1", "--disable_tqdm", "true", *flags]
+    )
+    return run_training(model_args, data_args, training_args)
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "lstm"])
+def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
+    metrics = train("--model", model, "--data_dir", str(sample_dir), "--output_dir", str(tmp_path),
+                    "--word_vectors", str(sample_dir / "word_vectors.txt.gz"))
+    assert metrics["test_balanced_accuracy"] > 0.6 > 10 * CHANCE
+    assert metrics["eval_balanced_accuracy"] > 0.6
+    saved = json.loads((tmp_path / "all_results.json").read_text())
+    assert saved["test_balanced_accuracy"] == metrics["test_balanced_accuracy"]
+    assert {"eval_accuracy", "eval_macro_f1", "test_accuracy", "test_macro_f1", "train_loss"} <= set(saved)
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    assert state["best_metric"] == max(e["eval_balanced_accuracy"] for e in state["log_history"] if "eval_loss" in e)
+    assert (tmp_path / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = (tmp_path / "README.md").read_text()
+    assert f"{metrics['test_balanced_accuracy']:.4f}" in card and "30 categories" in card and "pipeline(" in card
+
+    model_loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    batch = tokenizer(TITLES, padding=True, return_tensors="pt")
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        logits = model_loaded(**batch).logits
+        torch.testing.assert_close(logits, again(**batch).logits)
+    predictions = pipeline("text-classification", model=str(tmp_path))(TITLES)
+    assert [p["label"] for p in predictions] == [model_loaded.config.id2label[i] for i in logits.argmax(-1).tolist()]
+    assert predictions[0]["score"] == pytest.approx(logits.softmax(-1).max(-1).values[0].item(), abs=1e-5)
+
+
+def test_beto_code_path_with_a_tiny_bert(sample_dir, tiny_bert_dir, tmp_path):
+    metrics = train("--model", "beto", "--model_name_or_path", str(tiny_bert_dir), "--data_dir", str(sample_dir),
+                    "--output_dir", str(tmp_path), "--learning_rate", "3e-4", "--per_device_train_batch_size", "16",
+                    "--max_seq_length", "16")
+    assert metrics["test_balanced_accuracy"] > 0.5
+    assert AutoTokenizer.from_pretrained(tmp_path).tokenize("zapatillas nike") == ["zapatillas", "nike"]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "bert" and len(config["id2label"]) == 30
+    assert pipeline("text-classification", model=str(tmp_path))(TITLES[0])[0]["label"] in config["label2id"]
+
+
+@pytest.mark.slow
+def test_beto_code_path_with_real_pretrained_minilm(sample_dir, minilm_dir, tmp_path):
+    metrics = train("--model", "beto", "--model_name_or_path", str(minilm_dir), "--data_dir", str(sample_dir),
+                    "--output_dir", str(tmp_path), "--max_train_samples", "800", "--max_eval_samples", "200",
+                    "--max_test_samples", "300", "--num_train_epochs", "2", "--learning_rate", "2e-4",
+                    "--max_seq_length", "24")
+    assert metrics["test_balanced_accuracy"] > 0.5
+
+
+def test_challenge_csv_trains_its_own_vocabulary(sample_dir, tmp_path):
+    data = tmp_path / "csv"
+    data.mkdir()
+    for split in ("train", "validation"):
+        with gzip.open(sample_dir / f"spanish.{split}.jsonl.gz", "rt") as fh, gzip.open(data / f"{split}.csv.gz", "wt") as out:
+            out.write("title,category,language\n")
+            for record in map(json.loads, fh):
+                out.write(f"{record['title']},{record['category']},spanish\n")
+    metrics = train("--model", "mlp", "--data_dir", str(data), "--output_dir", str(tmp_path / "out"))
+    assert metrics["eval_balanced_accuracy"] > 0.6 and "test_balanced_accuracy" not in metrics
+    assert AutoTokenizer.from_pretrained(tmp_path / "out")("zapatillas")["input_ids"][0] > 1
+
+
+def test_resume_from_checkpoint_finishes_the_run(sample_dir, tmp_path):
+    common = ["--model", "mlp", "--data_dir", str(sample_dir), "--save_total_limit", "3", "--seed", "7"]
+    full = train(*common, "--output_dir", str(tmp_path / "full"))
+    interrupted = tmp_path / "interrupted"
+    train(*common, "--output_dir", str(interrupted))
+    checkpoints = sorted(interrupted.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    for later in checkpoints[1:]:  # the state of a run stopped right after its first checkpoint
+        subprocess.run(["rm", "-r", str(later)], check=True)
+    resumed = train(*common, "--output_dir", str(interrupted), "--resume_from_checkpoint", str(checkpoints[0]))
+    state = json.loads((interrupted / "trainer_state.json").read_text())
+    full_state = json.loads((tmp_path / "full" / "trainer_state.json").read_text())
+    assert state["global_step"] == full_state["global_step"]
+    evaluated_epochs = [e["epoch"] for e in state["log_history"] if "eval_loss" in e]
+    assert evaluated_epochs == [e["epoch"] for e in full_state["log_history"] if "eval_loss" in e] == [1, 2, 3, 3]
+    assert resumed["test_balanced_accuracy"] == pytest.approx(full["test_balanced_accuracy"], abs=0.02)
+
+
+def test_bad_flags_fail_before_training(sample_dir, tmp_path):
+    with pytest.raises(ValueError, match="--model 'bert' is unknown; choose one of mlp, cnn, lstm, beto"):
+        train("--model", "bert")
+    with pytest.raises(ValueError, match="--data_dir .*absent: folder not found"):
+        train("--data_dir", str(tmp_path / "absent"))
+    with pytest.raises(ValueError, match="--word_vectors .*: file not found"):
+        train("--word_vectors", str(tmp_path / "vectors.txt"))
+    lstm = tmp_path / "lstm"
+    lstm.mkdir()
+    (lstm / "config.json").write_text(json.dumps({"model_type": "meli-lstm"}))
+    with pytest.raises(ValueError, match="holds a 'meli-lstm' model, not --model mlp"):
+        train("--model", "mlp", "--data_dir", str(sample_dir), "--resume_from_checkpoint", str(lstm))
+
+
+def test_failed_push_keeps_the_local_checkpoint(sample_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_invalid")
+    with pytest.raises(RuntimeError, match=r"saved in .*pushing it to the Hub as 'someone/meli-mlp' failed"):
+        train("--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), "--num_train_epochs", "1",
+              "--push_to_hub", "--hub_model_id", "someone/meli-mlp")
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "all_results.json"} <= {
+        p.name for p in tmp_path.iterdir()}
+    assert AutoModelForSequenceClassification.from_pretrained(tmp_path).config.model_type == "meli-mlp"
+
+
+def test_mlflow_tracking_with_a_local_store(sample_dir, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "meli-hf-test")
+    train("--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path / "out"),
+          "--report_to", "mlflow", "--num_train_epochs", "2")
+    runs = mlflow.search_runs(experiment_names=["meli-hf-test"])
+    assert len(runs) == 1
+    assert 0.6 < runs.iloc[0]["metrics.eval_balanced_accuracy"] <= 1
+    assert 0.6 < runs.iloc[0]["metrics.test_balanced_accuracy"] <= 1  # final evaluations land in the same run
+
+
+def test_arguments_from_a_json_file(sample_dir, tmp_path):
+    arguments = {"model": "cnn", "data_dir": str(sample_dir), "output_dir": str(tmp_path / "out"),
+                 "num_train_epochs": 1, "filter_widths": [2, 3], "num_filters": 16, "max_train_samples": 500}
+    (tmp_path / "run.json").write_text(json.dumps(arguments))
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), str(tmp_path / "run.json")], check=True,
+                   capture_output=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert (config["model_type"], config["filter_widths"], config["num_filters"]) == ("meli-cnn", [2, 3], 16)
+
+
+@pytest.mark.slow
+def test_accelerate_launch_and_two_process_torchrun(sample_dir, tmp_path):
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    common = ["--model", "mlp", "--data_dir", str(sample_dir), "--num_train_epochs", "3"]
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "accelerate"), "launch", "--config_file", str(ROOT / "accelerate_config.yaml"),
+                    str(ROOT / "scripts" / "train.py"), *common, "--output_dir", str(tmp_path / "one")],
+                   check=True, env=env, capture_output=True)
+    result = subprocess.run([str(bin_dir / "torchrun"), "--nproc_per_node", "2", str(ROOT / "scripts" / "train.py"),
+                             *common, "--output_dir", str(tmp_path / "two")], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 processes" in result.stdout + result.stderr
+    one = json.loads((tmp_path / "one" / "all_results.json").read_text())
+    two = json.loads((tmp_path / "two" / "all_results.json").read_text())
+    steps = [json.loads((tmp_path / run / "trainer_state.json").read_text())["global_step"] for run in ("one", "two")]
+    assert steps[1] == pytest.approx(steps[0] / 2, abs=3)  # each process saw half of every epoch
+    assert two["test_balanced_accuracy"] == pytest.approx(one["test_balanced_accuracy"], abs=0.08)
