@@ -53,9 +53,9 @@ def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
 
 def test_beto_code_path_with_a_tiny_bert(sample_dir, tiny_bert_dir, tmp_path):
     metrics = train("--model", "beto", "--model_name_or_path", str(tiny_bert_dir), "--data_dir", str(sample_dir),
-                    "--output_dir", str(tmp_path), "--learning_rate", "3e-4", "--per_device_train_batch_size", "16",
+                    "--output_dir", str(tmp_path), "--learning_rate", "1e-3", "--num_train_epochs", "5",
                     "--max_seq_length", "16")
-    assert metrics["test_balanced_accuracy"] > 0.5
+    assert metrics["test_balanced_accuracy"] > 6 * CHANCE  # a random 2-layer BERT, trained from scratch
     assert AutoTokenizer.from_pretrained(tmp_path).tokenize("zapatillas nike") == ["zapatillas", "nike"]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "bert" and len(config["id2label"]) == 30
@@ -156,7 +156,8 @@ def test_accelerate_launch_and_two_process_torchrun(sample_dir, tmp_path):
                     str(ROOT / "scripts" / "train.py"), *common, "--output_dir", str(tmp_path / "one")],
                    check=True, env=env, capture_output=True)
     result = subprocess.run([str(bin_dir / "torchrun"), "--nproc_per_node", "2", str(ROOT / "scripts" / "train.py"),
-                             *common, "--output_dir", str(tmp_path / "two")], env=env, capture_output=True, text=True)
+                             *common, "--output_dir", str(tmp_path / "two"), "--use_cpu"],
+                            env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 processes" in result.stdout + result.stderr
     one = json.loads((tmp_path / "one" / "all_results.json").read_text())
@@ -164,3 +165,5 @@ def test_accelerate_launch_and_two_process_torchrun(sample_dir, tmp_path):
     steps = [json.loads((tmp_path / run / "trainer_state.json").read_text())["global_step"] for run in ("one", "two")]
     assert steps[1] == pytest.approx(steps[0] / 2, abs=3)  # each process saw half of every epoch
     assert two["test_balanced_accuracy"] == pytest.approx(one["test_balanced_accuracy"], abs=0.08)
+    # The mean loss is the same quantity in both runs (not scaled by the number of processes).
+    assert two["test_loss"] == pytest.approx(one["test_loss"], rel=0.5)
