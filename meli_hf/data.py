@@ -28,12 +28,22 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 COURSE_FIELDS = {"language": str, "label_quality": str, "title": str, "category": str, "data": list, "target": int}
 COURSE_FEATURES = Features(
-    {"title": Value("string"), "category": Value("string"), "target": Value("int32"),
-     "input_ids": List(Value("int32")), "language": Value("string"), "label_quality": Value("string")}
+    {
+        "title": Value("string"),
+        "category": Value("string"),
+        "target": Value("int32"),
+        "input_ids": List(Value("int32")),
+        "language": Value("string"),
+        "label_quality": Value("string"),
+    }
 )
 CSV_FEATURES = Features(
-    {"title": Value("string"), "category": Value("string"), "language": Value("string"),
-     "label_quality": Value("string")}
+    {
+        "title": Value("string"),
+        "category": Value("string"),
+        "language": Value("string"),
+        "label_quality": Value("string"),
+    }
 )
 
 
@@ -69,7 +79,9 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
                 try:
                     yield number, raw.decode("utf-8")
                 except UnicodeDecodeError as err:
-                    raise MeliDataError(path, number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})") from None
+                    raise MeliDataError(
+                        path, number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})"
+                    ) from None
     except (OSError, EOFError) as err:
         if isinstance(err, FileNotFoundError):
             raise MeliDataError(path, None, None, "file not found") from None
@@ -87,10 +99,11 @@ def _check_title(path: Path, number: int, title) -> str:
 
 def _non_empty(records: Iterator[dict], path: Path) -> Iterator[dict]:
     """Pass records through; a file without any is an error (datasets cannot cache an empty split)."""
-    count = 0
-    for count, record in enumerate(records, start=1):
+    empty = True
+    for record in records:
+        empty = False
         yield record
-    if count == 0:
+    if empty:
         raise MeliDataError(path, None, None, "empty split (no records)")
 
 
@@ -124,9 +137,14 @@ def _parse_course(path: Path) -> Iterator[dict]:
             raise MeliDataError(path, number, "data", "expected a list of non-negative word ids")
         if not record["category"]:
             raise MeliDataError(path, number, "category", "empty category")
-        yield {"title": _check_title(path, number, record["title"]), "category": record["category"],
-               "target": record["target"], "input_ids": record["data"], "language": record["language"],
-               "label_quality": record["label_quality"]}
+        yield {
+            "title": _check_title(path, number, record["title"]),
+            "category": record["category"],
+            "target": record["target"],
+            "input_ids": record["data"],
+            "language": record["language"],
+            "label_quality": record["label_quality"],
+        }
 
 
 def _parse_csv(path: Path) -> Iterator[dict]:
@@ -155,13 +173,18 @@ def _parse_csv(path: Path) -> Iterator[dict]:
         category = row[columns["category"]].strip()
         if not category:
             raise MeliDataError(path, number, "category", "empty category")
-        yield {"title": _check_title(path, number, row[columns["title"]]), "category": category,
-               "language": row[columns["language"]].strip() if "language" in columns else "",
-               "label_quality": row[columns["label_quality"]].strip() if "label_quality" in columns else ""}
+        yield {
+            "title": _check_title(path, number, row[columns["title"]]),
+            "category": category,
+            "language": row[columns["language"]].strip() if "language" in columns else "",
+            "label_quality": row[columns["label_quality"]].strip() if "label_quality" in columns else "",
+        }
 
 
-def find_source_files(source: str | Path | Mapping[str, str | Path], language: str = "spanish") -> dict[str, SourceFile]:
-    """Split -> file: from a folder (course `{language}.{split}.jsonl[.gz]` or challenge `{split}.csv[.gz]`) or a mapping."""
+def find_source_files(
+    source: str | Path | Mapping[str, str | Path], language: str = "spanish"
+) -> dict[str, SourceFile]:
+    """Split -> file, from a mapping or a folder of course `{language}.{split}.jsonl[.gz]` or `{split}.csv[.gz]` files."""
     if isinstance(source, Mapping):
         files = {split: Path(path) for split, path in source.items()}
     else:
@@ -210,7 +233,9 @@ def read_token_to_index(path: str | Path) -> dict[str, int]:
 
 def _parse(source: SourceFile, cache_dir: str | None) -> Dataset:
     stat = source.path.stat()
-    generator, features = (_course_records, COURSE_FEATURES) if source.format == "course" else (_csv_records, CSV_FEATURES)
+    generator, features = (
+        (_course_records, COURSE_FEATURES) if source.format == "course" else (_csv_records, CSV_FEATURES)
+    )
     try:
         dataset = Dataset.from_generator(
             generator,
@@ -231,8 +256,12 @@ def _course_label_names(raw: dict[str, Dataset], sources: dict[str, SourceFile])
         pairs = dataset.data.table.select(["target", "category"]).group_by(["target", "category"]).aggregate([])
         for target, category in zip(pairs["target"].to_pylist(), pairs["category"].to_pylist()):
             if names.setdefault(target, category) != category:
-                raise MeliDataError(sources[split].path, None, "target",
-                                    f"target {target} is used for both {names[target]!r} and {category!r}")
+                raise MeliDataError(
+                    sources[split].path,
+                    None,
+                    "target",
+                    f"target {target} is used for both {names[target]!r} and {category!r}",
+                )
     if sorted(names) != list(range(len(names))):
         missing = sorted(set(range(max(names) + 1)) - set(names))
         raise MeliDataError(sources["train"].path, None, "target", f"no rows for targets {missing[:10]}")
@@ -267,13 +296,21 @@ def load_meli(
         if not unknown:
             continue
         if not drop_unknown_categories:
-            raise MeliDataError(sources[split].path, None, "category",
-                                f"{len(unknown)} categories absent from train: {', '.join(unknown[:20])}"
-                                " (pass drop_unknown_categories=True / --drop_unknown_categories to drop those rows)")
+            raise MeliDataError(
+                sources[split].path,
+                None,
+                "category",
+                f"{len(unknown)} categories absent from train: {', '.join(unknown[:20])}"
+                " (pass drop_unknown_categories=True / --drop_unknown_categories to drop those rows)",
+            )
         before = len(raw[split])
-        mask = pc.is_in(raw[split].data.table["category"], value_set=pa.array(sorted(train_categories), type=pa.string()))
+        mask = pc.is_in(
+            raw[split].data.table["category"], value_set=pa.array(sorted(train_categories), type=pa.string())
+        )
         raw[split] = raw[split].select(np.flatnonzero(mask.to_numpy(zero_copy_only=False)))
-        logger.warning("%s: dropped %d rows of %d categories absent from train", split, before - len(raw[split]), len(unknown))
+        logger.warning(
+            "%s: dropped %d rows of %d categories absent from train", split, before - len(raw[split]), len(unknown)
+        )
 
     if course:
         names = _course_label_names(raw, sources)
@@ -287,11 +324,19 @@ def load_meli(
     for split, data in raw.items():
         for column, wanted in (("language", language), ("label_quality", label_quality)):
             if wanted is not None:
-                data = data.filter(lambda values, wanted=wanted: [v == wanted for v in values], input_columns=column,
-                                   batched=True, batch_size=10_000)
+                data = data.filter(
+                    lambda values, wanted=wanted: [v == wanted for v in values],
+                    input_columns=column,
+                    batched=True,
+                    batch_size=10_000,
+                )
         if len(data) == 0:
-            raise MeliDataError(sources[split].path, None, None,
-                                f"empty split after filtering (language={language!r}, label_quality={label_quality!r})")
+            raise MeliDataError(
+                sources[split].path,
+                None,
+                None,
+                f"empty split after filtering (language={language!r}, label_quality={label_quality!r})",
+            )
         limit = (max_rows or {}).get(split)
         if limit is not None and limit < len(data):
             # A sorted random subset keeps reads from the memory-mapped file sequential.
@@ -300,4 +345,3 @@ def load_meli(
         keep = ["title", "label"] + (["input_ids"] if course else [])
         dataset[split] = data.select_columns(keep)
     return dataset
-

@@ -65,6 +65,12 @@ def load_word_vectors(path: str | Path, vocabulary: Mapping[str, int], seed: int
             matrix[index] = vector
             found.add(index)
     vectors = WordVectors(matrix, len(found), size)
-    logger.info("word vectors %s: %d dims, %d of %d words found (coverage %.1f%%)",
-                path.name, dim, vectors.found, size - 2, 100 * vectors.coverage)
+    logger.info(
+        "word vectors %s: %d dims, %d of %d words found (coverage %.1f%%)",
+        path.name,
+        dim,
+        vectors.found,
+        size - 2,
+        100 * vectors.coverage,
+    )
     return vectors

@@ -129,8 +129,10 @@ class MeliPreTrainedModel(PreTrainedModel):
         """Copy pretrained word vectors in; called after `post_init()` so initialisation cannot overwrite them."""
         matrix = torch.as_tensor(matrix, dtype=self.embeddings.weight.dtype)
         if matrix.shape != self.embeddings.weight.shape:
-            raise ValueError(f"word vectors of shape {tuple(matrix.shape)} do not fit the embeddings "
-                             f"{tuple(self.embeddings.weight.shape)} (vocab_size x embedding_dim)")
+            raise ValueError(
+                f"word vectors of shape {tuple(matrix.shape)} do not fit the embeddings "
+                f"{tuple(self.embeddings.weight.shape)} (vocab_size x embedding_dim)"
+            )
         with torch.no_grad():
             self.embeddings.weight.copy_(matrix)
 

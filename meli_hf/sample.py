@@ -27,39 +27,179 @@ SAMPLE_DIR = Path.home() / ".cache" / "meli_hf" / f"sample-{DEFAULT_TRAIN_ROWS}-
 
 # category -> (nouns, brands, attributes). Brands and attributes overlap between categories on purpose.
 CATALOGUE: dict[str, tuple[list[str], list[str], list[str]]] = {
-    "CELLPHONES": (["Celular", "Smartphone", "Teléfono Celular"], ["Samsung", "Motorola", "Xiaomi", "Apple iPhone", "Huawei"], ["Libre", "64gb", "128gb", "Dual Sim", "4g Lte", "Liberado", "Cámara 48mp"]),
-    "NOTEBOOKS": (["Notebook", "Laptop", "Ultrabook"], ["Lenovo", "Hp", "Dell", "Asus", "Acer", "Apple Macbook"], ["Core I5", "Core I7", "8gb Ram", "Ssd 256gb", "15.6 Pulgadas", "Ryzen 5"]),
-    "TELEVISIONS": (["Smart Tv", "Televisor", "Tv Led"], ["Samsung", "Lg", "Philips", "Noblex", "Tcl"], ["4k", "50 Pulgadas", "Full Hd", "Uhd", "Netflix", "32 Pulgadas"]),
-    "SNEAKERS": (["Zapatillas", "Zapatilla Running", "Botitas Urbanas"], ["Nike", "Adidas", "Puma", "Topper", "Fila"], ["Talle 42", "Hombre", "Mujer", "Air Max", "Originales", "Running"]),
-    "REFRIGERATORS": (["Heladera", "Heladera Con Freezer", "Refrigerador"], ["Samsung", "Whirlpool", "Gafa", "Patrick", "Lg"], ["No Frost", "Inverter", "340 Litros", "Acero Inoxidable", "Cíclica"]),
-    "WASHING_MACHINES": (["Lavarropas", "Lavarropas Automático", "Lavasecarropas"], ["Drean", "Whirlpool", "Samsung", "Longvie", "Electrolux"], ["8kg", "Carga Frontal", "Inverter", "1000 Rpm", "Blanco"]),
-    "COAT_RACKS": (["Perchero", "Perchero De Pie", "Perchero De Pared"], ["Madera", "Hierro", "Nórdico"], ["Vintage", "Moderno", "Roble", "Ganchos", "Entrada"]),
-    "NAIL_DRYERS": (["Cabina Uñas", "Secador De Uñas", "Lámpara Uv Uñas"], ["Sun", "Profesional", "Gelish"], ["Led", "48w", "Uñas Gelificadas", "Esmaltado Semipermanente", "Timer"]),
-    "AUDIO_AND_VIDEO_CABLES_AND_ADAPTERS": (["Cable Hdmi", "Adaptador Hdmi", "Cable Rca"], ["Sony", "Philips", "Genérico", "Belkin"], ["Full Hd", "1080p", "Ficha Oro", "3 Metros", "Mallado"]),
-    "LIVING_ROOM_SETS": (["Juego De Living", "Sillón Living", "Juego Sillones"], ["Chenille", "Pana", "Cuero Ecológico"], ["3 Cuerpos", "Moderno", "Esquinero", "Almohadones", "Gris"]),
-    "FREEZERS": (["Freezer", "Freezer Vertical", "Freezer Horizontal"], ["Gafa", "Peabody", "Electrolux", "Patrick", "Inelro"], ["Litros", "Dual", "Blanco", "Bajo Consumo", "Tapa Ciega"]),
-    "SERVING_AND_HOME_TRAYS": (["Bandeja", "Bandeja Desayuno", "Bandeja Servir"], ["Madera", "Melamina", "Acero"], ["Expandido", "Rectangular", "Asas", "Cocina", "Decorativa"]),
-    "MOTORCYCLE_HELMETS": (["Casco Moto", "Casco Integral", "Casco Rebatible"], ["Hawk", "Ls2", "Vertigo", "Shiro", "Mac"], ["Certificado", "Visor", "Talle", "Negro Mate", "Doble Visor"]),
-    "BICYCLES": (["Bicicleta", "Bicicleta Mountain Bike", "Bici Playera"], ["Venzo", "Raleigh", "Olmo", "Topmega", "Fire Bird"], ["Rodado 29", "Shimano", "21 Velocidades", "Aluminio", "Frenos Disco"]),
-    "DOLLS": (["Muñeca", "Muñeca Bebote", "Muñeca Articulada"], ["Barbie", "Mattel", "Cry Babies", "Lol Surprise"], ["Accesorios", "Original", "Niñas", "Juguete", "Vestidos"]),
-    "PERFUMES": (["Perfume", "Eau De Parfum", "Fragancia"], ["Carolina Herrera", "Paco Rabanne", "Antonio Banderas", "Calvin Klein", "Dior"], ["100ml", "Mujer", "Hombre", "Original", "Edt"]),
-    "COFFEE_MAKERS": (["Cafetera", "Cafetera Express", "Cafetera Cápsulas"], ["Nespresso", "Philips", "Oster", "Peabody", "Atma"], ["Espumador", "Bar Presión", "Acero", "Automática", "Filtro"]),
-    "VIDEO_GAME_CONSOLES": (["Consola", "Consola Videojuegos", "Consola Portátil"], ["Sony Playstation", "Xbox", "Nintendo Switch", "Sega"], ["Joystick", "Juegos", "1tb", "Slim", "Digital"]),
-    "HEADPHONES": (["Auriculares", "Auricular Bluetooth", "Headset Gamer"], ["Sony", "Jbl", "Xiaomi", "Samsung", "Logitech"], ["Inalámbricos", "Micrófono", "Bluetooth", "Cancelación Ruido", "Manos Libres"]),
-    "DRILLS": (["Taladro", "Taladro Percutor", "Atornillador"], ["Black Decker", "Bosch", "Dewalt", "Makita", "Stanley"], ["Inalámbrico", "Batería", "700w", "Mandril", "Maletín"]),
-    "MATTRESSES": (["Colchón", "Colchón Resortes", "Colchón Espuma"], ["Piero", "Cannon", "Simmons", "Suavestar"], ["2 Plazas", "Queen", "Pillow Top", "Densidad", "140x190"]),
-    "BABY_STROLLERS": (["Cochecito", "Cochecito Bebé", "Coche Paseo"], ["Infanti", "Chicco", "Love", "Graco"], ["Travel System", "Huevito", "Reversible", "Liviano", "Plegable"]),
-    "WRISTWATCHES": (["Reloj", "Reloj Pulsera", "Reloj Smartwatch"], ["Casio", "Tommy Hilfiger", "Swatch", "Samsung", "Xiaomi"], ["Hombre", "Mujer", "Sumergible", "Acero", "Cronógrafo"]),
-    "SUNGLASSES": (["Anteojos De Sol", "Lentes De Sol", "Gafas"], ["Ray Ban", "Oakley", "Vulk", "Infinit"], ["Polarizados", "Aviador", "Uv400", "Mujer", "Hombre"]),
-    "BACKPACKS": (["Mochila", "Mochila Urbana", "Mochila Escolar"], ["Jansport", "Nike", "Adidas", "Wilson", "Totto"], ["Notebook", "Reforzada", "Litros", "Porta Notebook", "Impermeable"]),
-    "AIR_CONDITIONERS": (["Aire Acondicionado", "Split", "Aire Split Frío Calor"], ["Samsung", "Lg", "Bgh", "Surrey", "Philco"], ["Inverter", "3000 Frigorías", "Frío Calor", "Wifi", "Instalación"]),
-    "GUITARS": (["Guitarra", "Guitarra Criolla", "Guitarra Eléctrica"], ["Fender", "Gibson", "Yamaha", "Gracia", "Epiphone"], ["Funda", "Cuerdas", "Stratocaster", "Clásica", "Ecualizador"]),
-    "DOG_FOODS": (["Alimento Perro", "Balanceado Perro", "Comida Perros"], ["Royal Canin", "Pro Plan", "Eukanuba", "Dog Chow", "Old Prince"], ["Adulto", "Cachorro", "15kg", "Raza Mediana", "Bolsa"]),
-    "SUPPLEMENTS": (["Proteína", "Suplemento", "Creatina"], ["Star Nutrition", "Ena", "Xtrenght", "Gentech"], ["Whey", "Chocolate", "Masa Muscular", "Monohidrato", "Vainilla"]),
-    "CAR_TIRES": (["Neumático", "Cubierta", "Neumáticos Auto"], ["Pirelli", "Michelin", "Bridgestone", "Firestone", "Fate"], ["Rodado 15", "195/65", "Aro 14", "Radial", "Colocación"]),
+    "CELLPHONES": (
+        ["Celular", "Smartphone", "Teléfono Celular"],
+        ["Samsung", "Motorola", "Xiaomi", "Apple iPhone", "Huawei"],
+        ["Libre", "64gb", "128gb", "Dual Sim", "4g Lte", "Liberado", "Cámara 48mp"],
+    ),
+    "NOTEBOOKS": (
+        ["Notebook", "Laptop", "Ultrabook"],
+        ["Lenovo", "Hp", "Dell", "Asus", "Acer", "Apple Macbook"],
+        ["Core I5", "Core I7", "8gb Ram", "Ssd 256gb", "15.6 Pulgadas", "Ryzen 5"],
+    ),
+    "TELEVISIONS": (
+        ["Smart Tv", "Televisor", "Tv Led"],
+        ["Samsung", "Lg", "Philips", "Noblex", "Tcl"],
+        ["4k", "50 Pulgadas", "Full Hd", "Uhd", "Netflix", "32 Pulgadas"],
+    ),
+    "SNEAKERS": (
+        ["Zapatillas", "Zapatilla Running", "Botitas Urbanas"],
+        ["Nike", "Adidas", "Puma", "Topper", "Fila"],
+        ["Talle 42", "Hombre", "Mujer", "Air Max", "Originales", "Running"],
+    ),
+    "REFRIGERATORS": (
+        ["Heladera", "Heladera Con Freezer", "Refrigerador"],
+        ["Samsung", "Whirlpool", "Gafa", "Patrick", "Lg"],
+        ["No Frost", "Inverter", "340 Litros", "Acero Inoxidable", "Cíclica"],
+    ),
+    "WASHING_MACHINES": (
+        ["Lavarropas", "Lavarropas Automático", "Lavasecarropas"],
+        ["Drean", "Whirlpool", "Samsung", "Longvie", "Electrolux"],
+        ["8kg", "Carga Frontal", "Inverter", "1000 Rpm", "Blanco"],
+    ),
+    "COAT_RACKS": (
+        ["Perchero", "Perchero De Pie", "Perchero De Pared"],
+        ["Madera", "Hierro", "Nórdico"],
+        ["Vintage", "Moderno", "Roble", "Ganchos", "Entrada"],
+    ),
+    "NAIL_DRYERS": (
+        ["Cabina Uñas", "Secador De Uñas", "Lámpara Uv Uñas"],
+        ["Sun", "Profesional", "Gelish"],
+        ["Led", "48w", "Uñas Gelificadas", "Esmaltado Semipermanente", "Timer"],
+    ),
+    "AUDIO_AND_VIDEO_CABLES_AND_ADAPTERS": (
+        ["Cable Hdmi", "Adaptador Hdmi", "Cable Rca"],
+        ["Sony", "Philips", "Genérico", "Belkin"],
+        ["Full Hd", "1080p", "Ficha Oro", "3 Metros", "Mallado"],
+    ),
+    "LIVING_ROOM_SETS": (
+        ["Juego De Living", "Sillón Living", "Juego Sillones"],
+        ["Chenille", "Pana", "Cuero Ecológico"],
+        ["3 Cuerpos", "Moderno", "Esquinero", "Almohadones", "Gris"],
+    ),
+    "FREEZERS": (
+        ["Freezer", "Freezer Vertical", "Freezer Horizontal"],
+        ["Gafa", "Peabody", "Electrolux", "Patrick", "Inelro"],
+        ["Litros", "Dual", "Blanco", "Bajo Consumo", "Tapa Ciega"],
+    ),
+    "SERVING_AND_HOME_TRAYS": (
+        ["Bandeja", "Bandeja Desayuno", "Bandeja Servir"],
+        ["Madera", "Melamina", "Acero"],
+        ["Expandido", "Rectangular", "Asas", "Cocina", "Decorativa"],
+    ),
+    "MOTORCYCLE_HELMETS": (
+        ["Casco Moto", "Casco Integral", "Casco Rebatible"],
+        ["Hawk", "Ls2", "Vertigo", "Shiro", "Mac"],
+        ["Certificado", "Visor", "Talle", "Negro Mate", "Doble Visor"],
+    ),
+    "BICYCLES": (
+        ["Bicicleta", "Bicicleta Mountain Bike", "Bici Playera"],
+        ["Venzo", "Raleigh", "Olmo", "Topmega", "Fire Bird"],
+        ["Rodado 29", "Shimano", "21 Velocidades", "Aluminio", "Frenos Disco"],
+    ),
+    "DOLLS": (
+        ["Muñeca", "Muñeca Bebote", "Muñeca Articulada"],
+        ["Barbie", "Mattel", "Cry Babies", "Lol Surprise"],
+        ["Accesorios", "Original", "Niñas", "Juguete", "Vestidos"],
+    ),
+    "PERFUMES": (
+        ["Perfume", "Eau De Parfum", "Fragancia"],
+        ["Carolina Herrera", "Paco Rabanne", "Antonio Banderas", "Calvin Klein", "Dior"],
+        ["100ml", "Mujer", "Hombre", "Original", "Edt"],
+    ),
+    "COFFEE_MAKERS": (
+        ["Cafetera", "Cafetera Express", "Cafetera Cápsulas"],
+        ["Nespresso", "Philips", "Oster", "Peabody", "Atma"],
+        ["Espumador", "Bar Presión", "Acero", "Automática", "Filtro"],
+    ),
+    "VIDEO_GAME_CONSOLES": (
+        ["Consola", "Consola Videojuegos", "Consola Portátil"],
+        ["Sony Playstation", "Xbox", "Nintendo Switch", "Sega"],
+        ["Joystick", "Juegos", "1tb", "Slim", "Digital"],
+    ),
+    "HEADPHONES": (
+        ["Auriculares", "Auricular Bluetooth", "Headset Gamer"],
+        ["Sony", "Jbl", "Xiaomi", "Samsung", "Logitech"],
+        ["Inalámbricos", "Micrófono", "Bluetooth", "Cancelación Ruido", "Manos Libres"],
+    ),
+    "DRILLS": (
+        ["Taladro", "Taladro Percutor", "Atornillador"],
+        ["Black Decker", "Bosch", "Dewalt", "Makita", "Stanley"],
+        ["Inalámbrico", "Batería", "700w", "Mandril", "Maletín"],
+    ),
+    "MATTRESSES": (
+        ["Colchón", "Colchón Resortes", "Colchón Espuma"],
+        ["Piero", "Cannon", "Simmons", "Suavestar"],
+        ["2 Plazas", "Queen", "Pillow Top", "Densidad", "140x190"],
+    ),
+    "BABY_STROLLERS": (
+        ["Cochecito", "Cochecito Bebé", "Coche Paseo"],
+        ["Infanti", "Chicco", "Love", "Graco"],
+        ["Travel System", "Huevito", "Reversible", "Liviano", "Plegable"],
+    ),
+    "WRISTWATCHES": (
+        ["Reloj", "Reloj Pulsera", "Reloj Smartwatch"],
+        ["Casio", "Tommy Hilfiger", "Swatch", "Samsung", "Xiaomi"],
+        ["Hombre", "Mujer", "Sumergible", "Acero", "Cronógrafo"],
+    ),
+    "SUNGLASSES": (
+        ["Anteojos De Sol", "Lentes De Sol", "Gafas"],
+        ["Ray Ban", "Oakley", "Vulk", "Infinit"],
+        ["Polarizados", "Aviador", "Uv400", "Mujer", "Hombre"],
+    ),
+    "BACKPACKS": (
+        ["Mochila", "Mochila Urbana", "Mochila Escolar"],
+        ["Jansport", "Nike", "Adidas", "Wilson", "Totto"],
+        ["Notebook", "Reforzada", "Litros", "Porta Notebook", "Impermeable"],
+    ),
+    "AIR_CONDITIONERS": (
+        ["Aire Acondicionado", "Split", "Aire Split Frío Calor"],
+        ["Samsung", "Lg", "Bgh", "Surrey", "Philco"],
+        ["Inverter", "3000 Frigorías", "Frío Calor", "Wifi", "Instalación"],
+    ),
+    "GUITARS": (
+        ["Guitarra", "Guitarra Criolla", "Guitarra Eléctrica"],
+        ["Fender", "Gibson", "Yamaha", "Gracia", "Epiphone"],
+        ["Funda", "Cuerdas", "Stratocaster", "Clásica", "Ecualizador"],
+    ),
+    "DOG_FOODS": (
+        ["Alimento Perro", "Balanceado Perro", "Comida Perros"],
+        ["Royal Canin", "Pro Plan", "Eukanuba", "Dog Chow", "Old Prince"],
+        ["Adulto", "Cachorro", "15kg", "Raza Mediana", "Bolsa"],
+    ),
+    "SUPPLEMENTS": (
+        ["Proteína", "Suplemento", "Creatina"],
+        ["Star Nutrition", "Ena", "Xtrenght", "Gentech"],
+        ["Whey", "Chocolate", "Masa Muscular", "Monohidrato", "Vainilla"],
+    ),
+    "CAR_TIRES": (
+        ["Neumático", "Cubierta", "Neumáticos Auto"],
+        ["Pirelli", "Michelin", "Bridgestone", "Firestone", "Fate"],
+        ["Rodado 15", "195/65", "Aro 14", "Radial", "Colocación"],
+    ),
 }
-GENERIC_WORDS = ["Nuevo", "Original", "Oferta", "Envío Gratis", "Garantía", "Usado", "Importado", "Pack", "Combo",
-                 "Kit", "Negro", "Blanco", "Rojo", "Azul", "Gris", "Premium", "Zona Norte", "Caba", "Cuotas", "Mayor"]
+GENERIC_WORDS = [
+    "Nuevo",
+    "Original",
+    "Oferta",
+    "Envío Gratis",
+    "Garantía",
+    "Usado",
+    "Importado",
+    "Pack",
+    "Combo",
+    "Kit",
+    "Negro",
+    "Blanco",
+    "Rojo",
+    "Azul",
+    "Gris",
+    "Premium",
+    "Zona Norte",
+    "Caba",
+    "Cuotas",
+    "Mayor",
+]
 CONNECTORS = ["De", "Para", "Con", "Y", "En", "Sin"]
 
 
@@ -115,9 +255,18 @@ def generate_sample(output_dir: str | Path, train_rows: int = DEFAULT_TRAIN_ROWS
             for title, category, target, quality in rows:
                 tokens = course_tokenize(title)
                 data = [token_to_index.get(t, 1) for t in tokens]
-                record = {"language": "spanish", "label_quality": quality, "title": title, "category": category,
-                          "split": split, "tokenized_title": tokens, "data": data, "target": target,
-                          "n_labels": len(categories), "size": len(data)}
+                record = {
+                    "language": "spanish",
+                    "label_quality": quality,
+                    "title": title,
+                    "category": category,
+                    "split": split,
+                    "tokenized_title": tokens,
+                    "data": data,
+                    "target": target,
+                    "n_labels": len(categories),
+                    "size": len(data),
+                }
                 fh.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
     with gzip.GzipFile(output_dir / "spanish_token_to_index.json.gz", "wb", mtime=0) as fh:
         fh.write(json.dumps(token_to_index, ensure_ascii=False).encode("utf-8"))

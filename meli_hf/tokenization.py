@@ -97,7 +97,10 @@ def train_word_tokenizer(
     """Tokenizer whose vocabulary is the `max_words` most frequent words of `titles` seen `min_frequency` times."""
     tokenizer = _empty_word_level(None)
     trainer = trainers.WordLevelTrainer(
-        vocab_size=max_words + 2, min_frequency=min_frequency, special_tokens=[PAD_TOKEN, UNK_TOKEN], show_progress=False
+        vocab_size=max_words + 2,
+        min_frequency=min_frequency,
+        special_tokens=[PAD_TOKEN, UNK_TOKEN],
+        show_progress=False,
     )
     tokenizer.train_from_iterator(titles, trainer=trainer)
     return _wrap(tokenizer)

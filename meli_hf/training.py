@@ -36,7 +36,12 @@ from .modeling_meli import (
     MeliMLPForSequenceClassification,
 )
 from .sample import sample_dir
-from .tokenization import MAX_VOCABULARY_WORDS, MIN_WORD_FREQUENCY, train_word_tokenizer, word_tokenizer_from_vocabulary
+from .tokenization import (
+    MAX_VOCABULARY_WORDS,
+    MIN_WORD_FREQUENCY,
+    train_word_tokenizer,
+    word_tokenizer_from_vocabulary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +185,11 @@ def check_resume_checkpoint(checkpoint: str | None, model: str) -> None:
 def load_data(data_args: DataTrainingArguments, seed: int) -> tuple[DatasetDict, Path]:
     """The splits of `--data_dir` (or of the bundled sample) and the folder they came from."""
     data_dir = Path(data_args.data_dir) if data_args.data_dir else sample_dir()
-    max_rows = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-                "test": data_args.max_test_samples}
+    max_rows = {
+        "train": data_args.max_train_samples,
+        "validation": data_args.max_eval_samples,
+        "test": data_args.max_test_samples,
+    }
     dataset = load_meli(
         data_dir,
         language=data_args.language,
@@ -210,11 +218,23 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
         return AutoModelForSequenceClassification.from_pretrained(
             model_args.model_name_or_path, num_labels=len(id2label), id2label=id2label, label2id=label2id
         )
-    vectors = load_word_vectors(model_args.word_vectors, tokenizer.get_vocab(), seed) if model_args.word_vectors else None
-    architecture = {name: getattr(model_args, name) for name in
-                    ("hidden_layers", "dropout", "freeze_embeddings", "filter_widths", "num_filters",
-                     "lstm_hidden_size", "lstm_num_layers", "bidirectional")
-                    if name in spec.config_class.__dataclass_fields__}
+    vectors = (
+        load_word_vectors(model_args.word_vectors, tokenizer.get_vocab(), seed) if model_args.word_vectors else None
+    )
+    architecture = {
+        name: getattr(model_args, name)
+        for name in (
+            "hidden_layers",
+            "dropout",
+            "freeze_embeddings",
+            "filter_widths",
+            "num_filters",
+            "lstm_hidden_size",
+            "lstm_num_layers",
+            "bidirectional",
+        )
+        if name in spec.config_class.__dataclass_fields__
+    }
     config = spec.config_class(
         vocab_size=len(tokenizer),
         embedding_dim=vectors.matrix.shape[1] if vectors is not None else model_args.embedding_dim,
@@ -229,8 +249,9 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
     return model
 
 
-def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
-             training_args: TrainingArguments) -> DatasetDict:
+def tokenize(
+    dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, training_args: TrainingArguments
+) -> DatasetDict:
     """Titles -> `input_ids`, cached by `datasets`; course word ids are kept when the tokenizer is the word one."""
     with training_args.main_process_first(desc="tokenizing titles"):
         return dataset.map(
@@ -253,8 +274,9 @@ class MeliTrainer(Trainer):
             write_model_card(self.args.output_dir, self.args, self.model_card_details)
 
 
-def run_training(model_args: ModelArguments, data_args: DataTrainingArguments,
-                 training_args: MeliTrainingArguments) -> dict[str, float]:
+def run_training(
+    model_args: ModelArguments, data_args: DataTrainingArguments, training_args: MeliTrainingArguments
+) -> dict[str, float]:
     """Train, evaluate on validation and test, save the checkpoint with card and curves, push if asked."""
     training_args.resolve_model_defaults(model_args.model)
     check_resume_checkpoint(training_args.resume_from_checkpoint, model_args.model)
@@ -264,16 +286,23 @@ def run_training(model_args: ModelArguments, data_args: DataTrainingArguments,
     dataset, data_dir = load_data(data_args, training_args.seed)
     label_names = dataset["train"].features["label"].names
     id2label = dict(enumerate(label_names))
-    logger.info("data %s: %s rows, %d labels", data_dir,
-                {split: len(d) for split, d in dataset.items()}, len(label_names))
+    logger.info(
+        "data %s: %s rows, %d labels", data_dir, {split: len(d) for split, d in dataset.items()}, len(label_names)
+    )
 
     if spec.tokenizer == "word":
         tokenizer = build_word_tokenizer(dataset, data_dir, data_args)
     else:
         tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
     model = build_model(model_args, tokenizer, id2label, training_args.seed)
-    logger.info("model %s: %d parameters, vocabulary %d, device %s, %d processes", model_args.model,
-                model.num_parameters(), len(tokenizer), training_args.device, training_args.world_size)
+    logger.info(
+        "model %s: %d parameters, vocabulary %d, device %s, %d processes",
+        model_args.model,
+        model.num_parameters(),
+        len(tokenizer),
+        training_args.device,
+        training_args.world_size,
+    )
 
     if spec.tokenizer == "word" and "input_ids" in dataset["train"].column_names:
         dataset = dataset.remove_columns("title")
@@ -307,10 +336,15 @@ def run_training(model_args: ModelArguments, data_args: DataTrainingArguments,
 
     if trainer.is_world_process_zero():
         plot_learning_curves(trainer.state.log_history, Path(training_args.output_dir) / "learning_curves.png")
-        trainer.model_card_details = {"model": model_args.model, "data_dir": str(data_dir), "metrics": metrics,
-                                      "rows": {split: len(d) for split, d in dataset.items()},
-                                      "labels": len(label_names), "model_arguments": model_args.__dict__,
-                                      "architecture": type(trainer.model).__name__}
+        trainer.model_card_details = {
+            "model": model_args.model,
+            "data_dir": str(data_dir),
+            "metrics": metrics,
+            "rows": {split: len(d) for split, d in dataset.items()},
+            "labels": len(label_names),
+            "model_arguments": model_args.__dict__,
+            "architecture": type(trainer.model).__name__,
+        }
         trainer.create_model_card()
         if push_to_hub:
             push_checkpoint(trainer)
@@ -340,4 +374,3 @@ def push_checkpoint(trainer: Trainer) -> None:
             f"the folder again with `hf upload {trainer.args.hub_model_id} {trainer.args.output_dir}`."
         ) from err
     logger.info("pushed %s to the Hub as %s", trainer.args.output_dir, trainer.args.hub_model_id)
-

@@ -30,8 +30,11 @@ def main() -> None:
     else:
         model_args, data_args, training_args = parser.parse_args_into_dataclasses()
 
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        handlers=[logging.StreamHandler(sys.stdout)])
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
     level = logging.INFO if training_args.should_log else logging.WARNING
     logger.setLevel(level)
     datasets.utils.logging.set_verbosity(level)

@@ -41,8 +41,14 @@ def tiny_bert_dir(tmp_path_factory, sample_dir) -> Path:
     words = [w for w in read_token_to_index(sample_dir / "spanish_token_to_index.json.gz") if not w.startswith("[")]
     vocabulary = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])}
     tokenizer = BertTokenizer(vocab=vocabulary, do_lower_case=True, strip_accents=False)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -11,9 +11,18 @@ from meli_hf.data import MeliDataError, load_meli
 
 from .conftest import REAL_DATA, requires_real_data
 
-RECORD = {"language": "spanish", "label_quality": "reliable", "title": "Celular Samsung Libre", "category": "CELLPHONES",
-          "split": "train", "tokenized_title": ["celular", "samsung", "libre"], "data": [2, 3, 4], "target": 0,
-          "n_labels": 2, "size": 3}
+RECORD = {
+    "language": "spanish",
+    "label_quality": "reliable",
+    "title": "Celular Samsung Libre",
+    "category": "CELLPHONES",
+    "split": "train",
+    "tokenized_title": ["celular", "samsung", "libre"],
+    "data": [2, 3, 4],
+    "target": 0,
+    "n_labels": 2,
+    "size": 3,
+}
 
 
 def _records(path):
@@ -55,7 +64,9 @@ def test_challenge_csv(tmp_path):
         "  Celular Samsung ,reliable,spanish,CELLPHONES\n"
         '"Notebook Lenovo, 15""",unreliable,portuguese,NOTEBOOKS\n'
     )
-    (tmp_path / "validation.csv").write_text("title,category,language,label_quality\nNotebook Hp,NOTEBOOKS,spanish,unreliable\n")
+    (tmp_path / "validation.csv").write_text(
+        "title,category,language,label_quality\nNotebook Hp,NOTEBOOKS,spanish,unreliable\n"
+    )
     dataset = load_meli(tmp_path)
     assert dataset["train"].column_names == ["title", "label"]
     assert dataset["train"]["title"] == ["Celular Samsung", 'Notebook Lenovo, 15"']
@@ -82,11 +93,14 @@ def test_cached_load_in_a_new_process_does_not_reparse(sample_dir, isolated_data
     cache_files = sorted(f["filename"] for split in first.values() for f in split.cache_files)
     assert all(f.startswith(str(isolated_datasets_cache)) and f.endswith(".arrow") for f in cache_files)
     before = {p: p.stat().st_mtime_ns for p in Path(isolated_datasets_cache).rglob("*.arrow")}
-    script = ("import json, sys; from meli_hf.data import load_meli; d = load_meli(sys.argv[1]); "
-              "print(json.dumps(sorted(f['filename'] for s in d.values() for f in s.cache_files)))")
+    script = (
+        "import json, sys; from meli_hf.data import load_meli; d = load_meli(sys.argv[1]); "
+        "print(json.dumps(sorted(f['filename'] for s in d.values() for f in s.cache_files)))"
+    )
     env = os.environ | {"HF_DATASETS_CACHE": str(isolated_datasets_cache)}
-    output = subprocess.run([sys.executable, "-c", script, str(sample_dir)], env=env, check=True,
-                            capture_output=True, text=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", script, str(sample_dir)], env=env, check=True, capture_output=True, text=True
+    ).stdout
     assert json.loads(output.strip().splitlines()[-1]) == cache_files  # memory-mapped from the same Arrow files
     after = {p: p.stat().st_mtime_ns for p in Path(isolated_datasets_cache).rglob("*.arrow")}
     assert after == before  # nothing was parsed or written again
@@ -104,7 +118,9 @@ def test_edited_source_is_parsed_again(tmp_path):
 def test_unknown_categories_fail_or_are_dropped(tmp_path):
     (tmp_path / "train.csv").write_text("title,category\nCelular Samsung,CELLPHONES\nNotebook Hp,NOTEBOOKS\n")
     (tmp_path / "test.csv").write_text("title,category\nTv Led,TELEVISIONS\nCelular Moto,CELLPHONES\nTaladro,DRILLS\n")
-    with pytest.raises(MeliDataError, match=r"test.csv, field 'category': 2 categories absent from train: DRILLS, TELE"):
+    with pytest.raises(
+        MeliDataError, match=r"test.csv, field 'category': 2 categories absent from train: DRILLS, TELE"
+    ):
         load_meli(tmp_path)
     dataset = load_meli(tmp_path, drop_unknown_categories=True)
     assert dataset["test"]["title"] == ["Celular Moto"]

@@ -25,8 +25,14 @@ LABELS = {i: f"CATEGORY_{i}" for i in range(5)}
 
 def _model(config_class, model_class, **kwargs):
     torch.manual_seed(0)
-    config = config_class(vocab_size=40, embedding_dim=8, hidden_layers=[16], id2label=LABELS,
-                          label2id={v: k for k, v in LABELS.items()}, **kwargs)
+    config = config_class(
+        vocab_size=40,
+        embedding_dim=8,
+        hidden_layers=[16],
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
+        **kwargs,
+    )
     return model_class(config)
 
 
@@ -127,9 +133,13 @@ def test_checkpoint_loads_with_remote_code_without_meli_hf(config_class, model_c
     model = _model(config_class, model_class).eval()
     model.save_pretrained(tmp_path)
     assert {"configuration_meli.py", "modeling_meli.py"} <= {p.name for p in tmp_path.iterdir()}
-    result = subprocess.run([sys.executable, "-c", BLOCK_MELI_HF, str(tmp_path)], capture_output=True, text=True,
-                            cwd=tmp_path, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
-                                               "HF_MODULES_CACHE": str(tmp_path / "modules")})
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_MELI_HF, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HF_MODULES_CACHE": str(tmp_path / "modules")},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     name, logits_sum = result.stdout.split()[-2:]
     assert name == model_class.__name__

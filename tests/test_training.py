@@ -26,8 +26,16 @@ def train(*flags: str) -> dict:
 
 @pytest.mark.parametrize("model", ["mlp", "cnn", "lstm"])
 def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
-    metrics = train("--model", model, "--data_dir", str(sample_dir), "--output_dir", str(tmp_path),
-                    "--word_vectors", str(sample_dir / "word_vectors.txt.gz"))
+    metrics = train(
+        "--model",
+        model,
+        "--data_dir",
+        str(sample_dir),
+        "--output_dir",
+        str(tmp_path),
+        "--word_vectors",
+        str(sample_dir / "word_vectors.txt.gz"),
+    )
     assert metrics["test_balanced_accuracy"] > 0.6 > 10 * CHANCE
     assert metrics["eval_balanced_accuracy"] > 0.6
     saved = json.loads((tmp_path / "all_results.json").read_text())
@@ -52,9 +60,22 @@ def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
 
 
 def test_beto_code_path_with_a_tiny_bert(sample_dir, tiny_bert_dir, tmp_path):
-    metrics = train("--model", "beto", "--model_name_or_path", str(tiny_bert_dir), "--data_dir", str(sample_dir),
-                    "--output_dir", str(tmp_path), "--learning_rate", "1e-3", "--num_train_epochs", "5",
-                    "--max_seq_length", "16")
+    metrics = train(
+        "--model",
+        "beto",
+        "--model_name_or_path",
+        str(tiny_bert_dir),
+        "--data_dir",
+        str(sample_dir),
+        "--output_dir",
+        str(tmp_path),
+        "--learning_rate",
+        "1e-3",
+        "--num_train_epochs",
+        "5",
+        "--max_seq_length",
+        "16",
+    )
     assert metrics["test_balanced_accuracy"] > 6 * CHANCE  # a random 2-layer BERT, trained from scratch
     assert AutoTokenizer.from_pretrained(tmp_path).tokenize("zapatillas nike") == ["zapatillas", "nike"]
     config = json.loads((tmp_path / "config.json").read_text())
@@ -64,10 +85,28 @@ def test_beto_code_path_with_a_tiny_bert(sample_dir, tiny_bert_dir, tmp_path):
 
 @pytest.mark.slow
 def test_beto_code_path_with_real_pretrained_minilm(sample_dir, minilm_dir, tmp_path):
-    metrics = train("--model", "beto", "--model_name_or_path", str(minilm_dir), "--data_dir", str(sample_dir),
-                    "--output_dir", str(tmp_path), "--max_train_samples", "800", "--max_eval_samples", "200",
-                    "--max_test_samples", "300", "--num_train_epochs", "2", "--learning_rate", "2e-4",
-                    "--max_seq_length", "24")
+    metrics = train(
+        "--model",
+        "beto",
+        "--model_name_or_path",
+        str(minilm_dir),
+        "--data_dir",
+        str(sample_dir),
+        "--output_dir",
+        str(tmp_path),
+        "--max_train_samples",
+        "800",
+        "--max_eval_samples",
+        "200",
+        "--max_test_samples",
+        "300",
+        "--num_train_epochs",
+        "2",
+        "--learning_rate",
+        "2e-4",
+        "--max_seq_length",
+        "24",
+    )
     assert metrics["test_balanced_accuracy"] > 0.5
 
 
@@ -75,7 +114,10 @@ def test_challenge_csv_trains_its_own_vocabulary(sample_dir, tmp_path):
     data = tmp_path / "csv"
     data.mkdir()
     for split in ("train", "validation"):
-        with gzip.open(sample_dir / f"spanish.{split}.jsonl.gz", "rt") as fh, gzip.open(data / f"{split}.csv.gz", "wt") as out:
+        with (
+            gzip.open(sample_dir / f"spanish.{split}.jsonl.gz", "rt") as fh,
+            gzip.open(data / f"{split}.csv.gz", "wt") as out,
+        ):
             out.write("title,category,language\n")
             for record in map(json.loads, fh):
                 out.write(f"{record['title']},{record['category']},spanish\n")
@@ -118,10 +160,22 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
 def test_failed_push_keeps_the_local_checkpoint(sample_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_invalid")
     with pytest.raises(RuntimeError, match=r"saved in .*pushing it to the Hub as 'someone/meli-mlp' failed"):
-        train("--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), "--num_train_epochs", "1",
-              "--push_to_hub", "--hub_model_id", "someone/meli-mlp")
+        train(
+            "--model",
+            "mlp",
+            "--data_dir",
+            str(sample_dir),
+            "--output_dir",
+            str(tmp_path),
+            "--num_train_epochs",
+            "1",
+            "--push_to_hub",
+            "--hub_model_id",
+            "someone/meli-mlp",
+        )
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "all_results.json"} <= {
-        p.name for p in tmp_path.iterdir()}
+        p.name for p in tmp_path.iterdir()
+    }
     assert AutoModelForSequenceClassification.from_pretrained(tmp_path).config.model_type == "meli-mlp"
 
 
@@ -129,8 +183,18 @@ def test_mlflow_tracking_with_a_local_store(sample_dir, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "meli-hf-test")
-    train("--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path / "out"),
-          "--report_to", "mlflow", "--num_train_epochs", "2")
+    train(
+        "--model",
+        "mlp",
+        "--data_dir",
+        str(sample_dir),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--report_to",
+        "mlflow",
+        "--num_train_epochs",
+        "2",
+    )
     runs = mlflow.search_runs(experiment_names=["meli-hf-test"])
     assert len(runs) == 1
     assert 0.6 < runs.iloc[0]["metrics.eval_balanced_accuracy"] <= 1
@@ -138,11 +202,22 @@ def test_mlflow_tracking_with_a_local_store(sample_dir, tmp_path, monkeypatch):
 
 
 def test_arguments_from_a_json_file(sample_dir, tmp_path):
-    arguments = {"model": "cnn", "data_dir": str(sample_dir), "output_dir": str(tmp_path / "out"),
-                 "num_train_epochs": 1, "filter_widths": [2, 3], "num_filters": 16, "max_train_samples": 500}
+    arguments = {
+        "model": "cnn",
+        "data_dir": str(sample_dir),
+        "output_dir": str(tmp_path / "out"),
+        "num_train_epochs": 1,
+        "filter_widths": [2, 3],
+        "num_filters": 16,
+        "max_train_samples": 500,
+    }
     (tmp_path / "run.json").write_text(json.dumps(arguments))
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), str(tmp_path / "run.json")], check=True,
-                   capture_output=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), str(tmp_path / "run.json")],
+        check=True,
+        capture_output=True,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     assert (config["model_type"], config["filter_widths"], config["num_filters"]) == ("meli-cnn", [2, 3], 16)
 
@@ -152,12 +227,36 @@ def test_accelerate_launch_and_two_process_torchrun(sample_dir, tmp_path):
     env = os.environ | {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     common = ["--model", "mlp", "--data_dir", str(sample_dir), "--num_train_epochs", "3"]
     bin_dir = Path(sys.executable).parent
-    subprocess.run([str(bin_dir / "accelerate"), "launch", "--config_file", str(ROOT / "accelerate_config.yaml"),
-                    str(ROOT / "scripts" / "train.py"), *common, "--output_dir", str(tmp_path / "one")],
-                   check=True, env=env, capture_output=True)
-    result = subprocess.run([str(bin_dir / "torchrun"), "--nproc_per_node", "2", str(ROOT / "scripts" / "train.py"),
-                             *common, "--output_dir", str(tmp_path / "two"), "--use_cpu"],
-                            env=env, capture_output=True, text=True)
+    subprocess.run(
+        [
+            str(bin_dir / "accelerate"),
+            "launch",
+            "--config_file",
+            str(ROOT / "accelerate_config.yaml"),
+            str(ROOT / "scripts" / "train.py"),
+            *common,
+            "--output_dir",
+            str(tmp_path / "one"),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [
+            str(bin_dir / "torchrun"),
+            "--nproc_per_node",
+            "2",
+            str(ROOT / "scripts" / "train.py"),
+            *common,
+            "--output_dir",
+            str(tmp_path / "two"),
+            "--use_cpu",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 processes" in result.stdout + result.stderr
     one = json.loads((tmp_path / "one" / "all_results.json").read_text())
