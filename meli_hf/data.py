@@ -184,7 +184,7 @@ def _parse_csv(path: Path) -> Iterator[dict]:
 def find_source_files(
     source: str | Path | Mapping[str, str | Path], language: str = "spanish"
 ) -> dict[str, SourceFile]:
-    """Split -> file, from a mapping or a folder of course `{language}.{split}.jsonl[.gz]` or `{split}.csv[.gz]` files."""
+    """Split -> file, from a mapping or a folder of course `{language}.{split}.jsonl.gz` or `{split}.csv.gz` files."""
     if isinstance(source, Mapping):
         files = {split: Path(path) for split, path in source.items()}
     else:

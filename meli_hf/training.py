@@ -25,6 +25,7 @@ from transformers import (
     set_seed,
 )
 
+from .collator import WordIdCollator
 from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig
 from .data import load_meli, read_token_to_index
 from .embeddings import load_word_vectors
@@ -249,6 +250,13 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
     return model
 
 
+def build_collator(model: str, tokenizer: PreTrainedTokenizerBase):
+    """Word ids are padded in one vectorised pass; subword inputs go through the tokenizer's own padding."""
+    if MODELS[model].tokenizer == "word":
+        return WordIdCollator(pad_token_id=tokenizer.pad_token_id)
+    return DataCollatorWithPadding(tokenizer)
+
+
 def tokenize(
     dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, training_args: TrainingArguments
 ) -> DatasetDict:
@@ -317,7 +325,7 @@ def run_training(
         train_dataset=dataset["train"],
         eval_dataset=dataset.get("validation"),
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=build_collator(model_args.model, tokenizer),
         compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=logits_to_label_ids,
         callbacks=callbacks,
