@@ -13,7 +13,7 @@ import csv
 import gzip
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,17 +71,20 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
-def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+def decode_lines(raw_lines: Iterable[bytes], name: str | Path) -> Iterator[tuple[int, str]]:
+    """UTF-8 lines with their 1-based numbers; an undecodable line is reported with its number."""
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise MeliDataError(name, number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})") from None
+
+
+def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Lines of a (compressed) text file with their 1-based numbers; bad UTF-8 or bad compression is reported."""
     try:
         with _open_binary(path) as fh:
-            for number, raw in enumerate(fh, start=1):
-                try:
-                    yield number, raw.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise MeliDataError(
-                        path, number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})"
-                    ) from None
+            yield from decode_lines(fh, path)
     except (OSError, EOFError) as err:
         if isinstance(err, FileNotFoundError):
             raise MeliDataError(path, None, None, "file not found") from None
@@ -118,7 +121,7 @@ def _csv_records(path: str, signature: tuple) -> Iterator[dict]:
 
 
 def _parse_course(path: Path) -> Iterator[dict]:
-    for number, line in _decoded_lines(path):
+    for number, line in decoded_lines(path):
         if not line.strip():
             continue
         try:
@@ -148,7 +151,7 @@ def _parse_course(path: Path) -> Iterator[dict]:
 
 
 def _parse_csv(path: Path) -> Iterator[dict]:
-    lines = _decoded_lines(path)
+    lines = decoded_lines(path)
     numbers = []
 
     def text():

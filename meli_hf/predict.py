@@ -1,0 +1,175 @@
+"""Putting a trained checkpoint to work: `Predictor` (Auto classes only, any of the four architectures) and the
+streaming readers and writers behind `scripts/predict.py`, so a long file never has to fit in memory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from .data import MeliDataError, decode_lines, decoded_lines
+
+INPUT_FORMATS = ("text", "csv", "jsonl")
+
+
+class Predictor:
+    """Top-k categories with probabilities for product titles, from a local checkpoint folder or a Hub id."""
+
+    def __init__(
+        self,
+        model_name_or_path: str | Path,
+        device: str | None = None,
+        batch_size: int = 256,
+        max_length: int = 64,
+        trust_remote_code: bool = False,
+    ):
+        path = Path(model_name_or_path)
+        if path.exists() and not (path / "config.json").is_file():
+            raise ValueError(
+                f"{path}: not a checkpoint folder (no config.json); give the output_dir of a training run."
+            )
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                model_name_or_path, trust_remote_code=trust_remote_code
+            )
+        except OSError as err:
+            raise ValueError(
+                f"cannot load {model_name_or_path!r}: not a local checkpoint nor a reachable Hub model ({err})"
+            ) from None
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device).eval()
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+    @property
+    def labels(self) -> list[str]:
+        """Category names, in label-id order."""
+        return [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+
+    @torch.inference_mode()
+    def predict(self, titles: Sequence[str], top_k: int = 1) -> list[list[dict[str, float | str]]]:
+        """For each title, its `top_k` categories as `{"label", "score"}`; an empty title gets an empty list."""
+        results: list[list[dict]] = [[] for _ in titles]
+        present = [i for i, title in enumerate(titles) if title and title.strip()]
+        top_k = min(top_k, self.model.config.num_labels)
+        for start in range(0, len(present), self.batch_size):
+            rows = present[start : start + self.batch_size]
+            inputs = self.tokenizer(
+                [titles[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            ).to(self.device)
+            inputs = {k: v for k, v in inputs.items() if k in self.tokenizer.model_input_names}
+            probabilities = self.model(**inputs).logits.float().softmax(dim=-1)
+            scores, ids = probabilities.topk(top_k, dim=-1)
+            for row, row_scores, row_ids in zip(rows, scores.tolist(), ids.tolist()):
+                results[row] = [
+                    {"label": self.model.config.id2label[i], "score": s} for i, s in zip(row_ids, row_scores)
+                ]
+        return results
+
+
+def read_records(source: str, input_format: str | None, title_column: str) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of a text, CSV or JSONL file, or of standard input (`-`), read lazily."""
+    name = "<stdin>" if source == "-" else source
+    fmt = input_format or _format_from_name(source)
+    if source == "-":
+        lines = decode_lines(sys.stdin.buffer, name)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise MeliDataError(path, None, None, "file not found")
+        lines = decoded_lines(path)
+    if fmt == "text":
+        for number, line in lines:
+            yield number, {title_column: line.rstrip("\r\n")}
+    elif fmt == "jsonl":
+        yield from _jsonl_records(lines, name, title_column)
+    else:
+        yield from _csv_records(lines, name, title_column)
+
+
+def _format_from_name(source: str) -> str:
+    name = source.removesuffix(".gz").removesuffix(".bz2")
+    return "csv" if name.endswith(".csv") else "jsonl" if name.endswith((".jsonl", ".json")) else "text"
+
+
+def _jsonl_records(lines, name: str, title_column: str) -> Iterator[tuple[int, dict]]:
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise MeliDataError(name, number, None, f"malformed JSON ({err.msg})") from None
+        if not isinstance(record, dict) or title_column not in record:
+            raise MeliDataError(name, number, title_column, "missing field (set --title_column)")
+        yield number, record
+
+
+def _csv_records(lines, name: str, title_column: str) -> Iterator[tuple[int, dict]]:
+    numbers = []
+
+    def text():
+        for number, line in lines:
+            numbers.append(number)
+            yield line
+
+    reader = csv.DictReader(text())
+    if reader.fieldnames is None:
+        raise MeliDataError(name, None, None, "empty file (no header line)")
+    if title_column not in reader.fieldnames:
+        raise MeliDataError(name, 1, title_column, f"unknown column; the header has {', '.join(reader.fieldnames)}")
+    for record in reader:
+        yield numbers[-1], record
+
+
+def batched(records: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of `size` items; on a bad record, the items read before it come out first, then the error."""
+    batch = []
+    try:
+        for record in records:
+            batch.append(record)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    except MeliDataError:
+        if batch:
+            yield batch
+        raise
+    if batch:
+        yield batch
+
+
+class PredictionWriter:
+    """JSON lines (`predictions` as a list) or CSV (`label_1`, `score_1`, ... columns), chosen by file name."""
+
+    def __init__(self, stream: io.TextIOBase, as_csv: bool, top_k: int):
+        self.stream, self.as_csv, self.top_k = stream, as_csv, top_k
+        self.csv_writer = None
+
+    def write(self, record: dict, predictions: list[dict]) -> None:
+        if not self.as_csv:
+            row = record | {"predictions": predictions}
+            if not predictions:
+                row["error"] = "empty title"
+            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        row = dict(record)
+        for k in range(self.top_k):
+            prediction = predictions[k] if k < len(predictions) else {"label": "", "score": ""}
+            row[f"label_{k + 1}"], row[f"score_{k + 1}"] = prediction["label"], prediction["score"]
+        row["error"] = "" if predictions else "empty title"
+        if self.csv_writer is None:
+            self.csv_writer = csv.DictWriter(self.stream, fieldnames=list(row))
+            self.csv_writer.writeheader()
+        self.csv_writer.writerow(row)

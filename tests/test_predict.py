@@ -1,0 +1,144 @@
+import csv
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import HfArgumentParser
+
+from meli_hf.data import MeliDataError
+from meli_hf.predict import Predictor, read_records
+from meli_hf.training import DataTrainingArguments, MeliTrainingArguments, ModelArguments, run_training
+
+ROOT = Path(__file__).resolve().parents[1]
+PREDICT = [sys.executable, str(ROOT / "scripts" / "predict.py")]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(sample_dir, tiny_bert_dir, tmp_path_factory):
+    """One small trained checkpoint per architecture family: word models and the BERT (BETO) path."""
+    folders = {}
+    for model, extra in (("mlp", []), ("lstm", []), ("beto", ["--model_name_or_path", str(tiny_bert_dir)])):
+        folder = tmp_path_factory.mktemp(model)
+        parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
+        run_training(
+            *parser.parse_args_into_dataclasses(
+                [
+                    "--model",
+                    model,
+                    "--data_dir",
+                    str(sample_dir),
+                    "--output_dir",
+                    str(folder),
+                    "--num_train_epochs",
+                    "2",
+                    "--disable_tqdm",
+                    "true",
+                    "--save_strategy",
+                    "no",
+                    "--load_best_model_at_end",
+                    "false",
+                    *extra,
+                ]
+            )
+        )
+        folders[model] = folder
+    return folders
+
+
+def run_predict(*args, stdin=None):
+    return subprocess.run(
+        [*PREDICT, *args], input=stdin, capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"}
+    )
+
+
+@pytest.mark.parametrize("model", ["mlp", "lstm", "beto"])
+def test_predictor_top_k(checkpoints, model):
+    predictor = Predictor(checkpoints[model], batch_size=2)
+    results = predictor.predict(["Zapatillas Nike Air Talle 42", "", "Heladera Gafa No Frost", "  "], top_k=3)
+    assert [len(r) for r in results] == [3, 0, 3, 0]
+    for result in results[::2]:
+        scores = [p["score"] for p in result]
+        assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1 + 1e-6
+        assert all(p["label"] in predictor.labels for p in result)
+    assert len(predictor.labels) == 30
+
+
+def test_titles_as_arguments_give_json_lines_in_order(checkpoints):
+    result = run_predict(
+        "--model", str(checkpoints["mlp"]), "Heladera Gafa No Frost", "", "Notebook Lenovo", "--top_k", "2"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["title"] for line in lines] == ["Heladera Gafa No Frost", "", "Notebook Lenovo"]
+    assert [len(line["predictions"]) for line in lines] == [2, 0, 2]
+    assert lines[1]["error"] == "empty title" and "line 2: empty title" in result.stderr
+
+
+def test_csv_in_csv_out_carries_columns(checkpoints, tmp_path):
+    source = tmp_path / "titles.csv"
+    source.write_text('id,title,seller\n7,"Notebook Lenovo, 15 pulgadas",ana\n8,Heladera Gafa,luis\n')
+    result = run_predict(
+        "--model",
+        str(checkpoints["lstm"]),
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "o.csv"),
+        "--top_k",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader((tmp_path / "o.csv").open()))
+    assert [(r["id"], r["seller"]) for r in rows] == [("7", "ana"), ("8", "luis")]
+    assert {"label_1", "score_1", "label_2", "score_2"} <= set(rows[0]) and float(rows[0]["score_1"]) > 0
+
+
+def test_standard_input_and_evaluate(checkpoints, sample_dir):
+    with gzip.open(sample_dir / "spanish.test.jsonl.gz", "rt") as fh:
+        records = [json.loads(line) for line in fh]
+    titles = "\n".join(r["title"] for r in records[:5]) + "\n"
+    result = run_predict("--model", str(checkpoints["beto"]), "--input", "-", stdin=titles)
+    assert len(result.stdout.splitlines()) == 5, result.stderr
+    evaluated = run_predict(
+        "--model",
+        str(checkpoints["mlp"]),
+        "--input",
+        str(sample_dir / "spanish.test.jsonl.gz"),
+        "--evaluate",
+        "--output",
+        os.devnull,
+    )
+    expected = json.loads((checkpoints["mlp"] / "all_results.json").read_text())["test_balanced_accuracy"]
+    assert f"balanced_accuracy={expected:.4f}" in evaluated.stderr  # same figure as the Trainer's test evaluation
+
+
+def test_bad_input_is_reported(checkpoints, tmp_path):
+    model = str(checkpoints["mlp"])
+    assert "not a checkpoint folder" in run_predict("--model", str(tmp_path), "x").stderr
+    (tmp_path / "empty.csv").write_text("")
+    assert "empty.csv: empty file" in run_predict("--model", model, "--input", str(tmp_path / "empty.csv")).stderr
+    (tmp_path / "bad.txt").write_bytes(b"Heladera Gafa\nTel\xe9fono\n")
+    result = run_predict("--model", model, "--input", str(tmp_path / "bad.txt"))
+    assert "bad.txt, line 2: not valid UTF-8" in result.stderr and result.returncode != 0
+    assert json.loads(result.stdout.splitlines()[0])["title"] == "Heladera Gafa"  # what came before is written
+    (tmp_path / "cols.csv").write_text("name,price\nHeladera,10\n")
+    assert (
+        "field 'title': unknown column; the header has name, price"
+        in run_predict("--model", model, "--input", str(tmp_path / "cols.csv")).stderr
+    )
+    assert (
+        "missing.txt: file not found" in run_predict("--model", model, "--input", str(tmp_path / "missing.txt")).stderr
+    )
+
+
+def test_records_are_read_lazily(tmp_path):
+    path = tmp_path / "titles.jsonl"
+    path.write_text('{"title": "Heladera"}\n' * 3 + "not json\n")
+    records = read_records(str(path), None, "title")
+    assert [next(records)[0] for _ in range(3)] == [1, 2, 3]  # nothing read past what was asked for yet
+    with pytest.raises(MeliDataError, match="titles.jsonl, line 4: malformed JSON"):
+        next(records)
