@@ -10,6 +10,7 @@ from .modeling_meli import (
     MeliLSTMForSequenceClassification,
     MeliMLPForSequenceClassification,
 )
+from .predict import Predictor
 from .tokenization import train_word_tokenizer, word_tokenizer_from_vocabulary
 
 for _config, _model in (
@@ -31,6 +32,7 @@ __all__ = [
     "MeliLSTMForSequenceClassification",
     "MeliMLPConfig",
     "MeliMLPForSequenceClassification",
+    "Predictor",
     "WordVectors",
     "load_meli",
     "load_word_vectors",
