@@ -47,6 +47,7 @@ def trainer_epoch(data_dir: str) -> None:
     from transformers import Trainer, TrainingArguments
 
     from meli_hf import MeliMLPConfig, MeliMLPForSequenceClassification
+    from meli_hf.collator import WordIdBatches
     from meli_hf.data import load_meli
     from meli_hf.training import build_collator, build_word_tokenizer, tokenize
 
@@ -60,10 +61,9 @@ def trainer_epoch(data_dir: str) -> None:
     )
     tokenizer = build_word_tokenizer(dataset, Path(data_dir), _DataArgs())
     start = time.perf_counter()
-    if "input_ids" in dataset["train"].column_names:
-        train = dataset["train"].remove_columns("title")
-    else:
-        train = tokenize(dataset, tokenizer, 64, args)["train"]
+    if "input_ids" not in dataset["train"].column_names:
+        dataset = tokenize(dataset, tokenizer, 64, args)
+    train = WordIdBatches(dataset["train"])
     prepare = time.perf_counter() - start
     model = MeliMLPForSequenceClassification(MeliMLPConfig(vocab_size=len(tokenizer), embedding_dim=8, num_labels=2))
     trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=build_collator("mlp", tokenizer))

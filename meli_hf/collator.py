@@ -1,35 +1,70 @@
-"""Batches of word ids for the MLP/CNN/LSTM baselines."""
+"""Batches of word ids for the MLP/CNN/LSTM baselines, served straight from Arrow.
+
+`datasets` turns each fetched batch into Python lists and then into one dict per row, and a padding collator
+walks those rows again; for titles of a handful of word ids that per-row work dominates an epoch of the small
+baselines. `WordIdBatches` hands the `DataLoader` the Arrow batch itself, and `WordIdCollator` pads it from the
+list offsets in a few vectorised numpy operations.
+"""
 
 from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
+import pyarrow as pa
 import torch
+from datasets import Dataset
+
+
+class WordIdBatches(torch.utils.data.Dataset):
+    """A word-id `Dataset` (`input_ids`, `label`) whose batched reads return an Arrow table, not row dicts."""
+
+    def __init__(self, dataset: Dataset):
+        dataset = dataset.select_columns([c for c in ("input_ids", "label") if c in dataset.column_names])
+        if dataset._indices is not None:
+            # A subset (e.g. --max_train_samples) is written out contiguously once (cached), so that a batch is
+            # one `take` on the memory-mapped table.
+            dataset = dataset.flatten_indices()
+        self.dataset = dataset
+        self.table = dataset.data.table
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.dataset[index]
+
+    def __getitems__(self, indices: list[int]) -> pa.Table:
+        return self.table.take(indices)
 
 
 @dataclass
 class WordIdCollator:
-    """Pads `input_ids` lists into tensors with an `attention_mask`, in one vectorised pass.
-
-    `DataCollatorWithPadding` pads example by example through the tokenizer; for titles of a handful of word ids
-    that per-example work dominates an epoch of the small baselines.
-    """
+    """Pads word ids into `input_ids` and `attention_mask` tensors (plus `labels`), from an Arrow batch or rows."""
 
     pad_token_id: int = 0
 
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        ids = [feature["input_ids"] for feature in features]
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        width = max(int(lengths.max()), 1)
+    def __call__(self, batch: pa.Table | list[dict]) -> dict[str, torch.Tensor]:
+        if isinstance(batch, pa.Table):
+            ids = batch.column("input_ids").combine_chunks()
+            offsets = ids.offsets.to_numpy()
+            lengths = np.diff(offsets)
+            values = ids.values.to_numpy()[offsets[0] : offsets[-1]]
+            labels = batch.column("label").to_numpy() if "label" in batch.column_names else None
+        else:
+            rows = [row["input_ids"] for row in batch]
+            lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+            values = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
+            label_key = next((k for k in ("labels", "label") if k in batch[0]), None)
+            labels = np.array([row[label_key] for row in batch]) if label_key else None
+        width = max(int(lengths.max(initial=0)), 1)
         attention_mask = np.arange(width) < lengths[:, None]
-        input_ids = np.full((len(ids), width), self.pad_token_id, dtype=np.int64)
+        input_ids = np.full((len(lengths), width), self.pad_token_id, dtype=np.int64)
         # Row-major boolean assignment fills each row's leading positions in order.
-        input_ids[attention_mask] = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-        batch = {
+        input_ids[attention_mask] = values
+        padded = {
             "input_ids": torch.from_numpy(input_ids),
             "attention_mask": torch.from_numpy(attention_mask.astype(np.int64)),
         }
-        label_key = "labels" if "labels" in features[0] else "label" if "label" in features[0] else None
-        if label_key is not None:
-            batch["labels"] = torch.tensor([feature[label_key] for feature in features], dtype=torch.long)
-        return batch
+        if labels is not None:
+            padded["labels"] = torch.from_numpy(labels.astype(np.int64))
+        return padded

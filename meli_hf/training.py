@@ -25,7 +25,7 @@ from transformers import (
     set_seed,
 )
 
-from .collator import WordIdCollator
+from .collator import WordIdBatches, WordIdCollator
 from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig
 from .data import load_meli, read_token_to_index
 from .embeddings import load_word_vectors
@@ -312,10 +312,12 @@ def run_training(
         training_args.world_size,
     )
 
-    if spec.tokenizer == "word" and "input_ids" in dataset["train"].column_names:
-        dataset = dataset.remove_columns("title")
-    else:
+    if spec.tokenizer != "word" or "input_ids" not in dataset["train"].column_names:
         dataset = tokenize(dataset, tokenizer, data_args.max_seq_length, training_args)
+    if spec.tokenizer == "word":
+        dataset = {split: WordIdBatches(data) for split, data in dataset.items()}
+        # WordIdBatches holds only the model's inputs; the Trainer's column filter would split its Arrow batches.
+        training_args.remove_unused_columns = False
 
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, after the local save
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []

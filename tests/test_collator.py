@@ -20,3 +20,17 @@ def test_titles_without_known_words_become_all_padding():
     assert batch["input_ids"].tolist() == [[0], [0]]
     assert batch["attention_mask"].tolist() == [[0], [0]]
     assert "labels" not in batch
+
+
+def test_arrow_batches_equal_row_batches(sample_dir):
+    from meli_hf.collator import WordIdBatches
+    from meli_hf.data import load_meli
+
+    train = load_meli(sample_dir, max_rows={"train": 300}, seed=3)["train"]  # a subset: an indices mapping
+    batches = WordIdBatches(train)
+    indices = [5, 0, 299, 17]
+    from_arrow = WordIdCollator()(batches.__getitems__(indices))
+    from_rows = WordIdCollator()([train[i] for i in indices])
+    assert len(batches) == 300 and batches[17] == {"input_ids": train[17]["input_ids"], "label": train[17]["label"]}
+    for key in from_rows:
+        torch.testing.assert_close(from_arrow[key], from_rows[key])
