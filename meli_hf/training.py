@@ -163,7 +163,6 @@ class MeliTrainingArguments(TrainingArguments):
         unset_output_dir, unset_learning_rate, unset_batch_size = self._unresolved
         if unset_output_dir:
             self.output_dir = f"outputs/{model}"
-            self.logging_dir = None
         if unset_learning_rate:
             self.learning_rate = spec.learning_rate
         if unset_batch_size:
@@ -177,9 +176,9 @@ def check_resume_checkpoint(checkpoint: str | None, model: str) -> None:
     if not (Path(checkpoint) / "config.json").exists():
         raise ValueError(f"--resume_from_checkpoint {checkpoint}: no config.json, not a checkpoint folder.")
     found = AutoConfig.from_pretrained(checkpoint).model_type
-    expected = MODELS[model].config_class
-    meli_types = {spec.config_class.model_type for spec in MODELS.values() if spec.config_class is not AutoConfig}
-    if found != getattr(expected, "model_type", found) or (expected is AutoConfig and found in meli_types):
+    expected = getattr(MODELS[model].config_class, "model_type", None)  # None: beto, any transformer
+    meli_types = {getattr(spec.config_class, "model_type", None) for spec in MODELS.values()} - {None}
+    if (expected is not None and found != expected) or (expected is None and found in meli_types):
         raise ValueError(f"--resume_from_checkpoint {checkpoint} holds a {found!r} model, not --model {model}.")
 
 
@@ -364,7 +363,7 @@ def run_training(
 @contextlib.contextmanager
 def mlflow_run(training_args: TrainingArguments):
     """One MLflow run for training and the final evaluations (the callback alone closes its run at train end)."""
-    if "mlflow" not in training_args.report_to or not training_args.process_index == 0:
+    if "mlflow" not in training_args.report_to or training_args.process_index != 0:
         yield
         return
     import mlflow

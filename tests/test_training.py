@@ -155,6 +155,8 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
     (lstm / "config.json").write_text(json.dumps({"model_type": "meli-lstm"}))
     with pytest.raises(ValueError, match="holds a 'meli-lstm' model, not --model mlp"):
         train("--model", "mlp", "--data_dir", str(sample_dir), "--resume_from_checkpoint", str(lstm))
+    with pytest.raises(ValueError, match="holds a 'meli-lstm' model, not --model beto"):
+        train("--model", "beto", "--data_dir", str(sample_dir), "--resume_from_checkpoint", str(lstm))
 
 
 def test_failed_push_keeps_the_local_checkpoint(sample_dir, tmp_path, monkeypatch):
@@ -199,6 +201,27 @@ def test_mlflow_tracking_with_a_local_store(sample_dir, tmp_path, monkeypatch):
     assert len(runs) == 1
     assert 0.6 < runs.iloc[0]["metrics.eval_balanced_accuracy"] <= 1
     assert 0.6 < runs.iloc[0]["metrics.test_balanced_accuracy"] <= 1  # final evaluations land in the same run
+
+
+def test_tensorboard_event_files(sample_dir, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(
+        "--model",
+        "mlp",
+        "--data_dir",
+        str(sample_dir),
+        "--output_dir",
+        str(tmp_path),
+        "--report_to",
+        "tensorboard",
+        "--num_train_epochs",
+        "2",
+    )
+    (events,) = {p.parent for p in (tmp_path / "runs").rglob("events.out.tfevents.*")}
+    accumulator = EventAccumulator(str(events)).Reload()
+    assert len(accumulator.Scalars("eval/balanced_accuracy")) >= 2
 
 
 def test_arguments_from_a_json_file(sample_dir, tmp_path):
