@@ -150,8 +150,8 @@ def _parse_course(path: Path) -> Iterator[dict]:
         }
 
 
-def _parse_csv(path: Path) -> Iterator[dict]:
-    lines = decoded_lines(path)
+def csv_records(lines: Iterable[tuple[int, str]], name: str | Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+    """The header and a lazy iterator of (line number, row) of numbered CSV lines; a row of the wrong width fails."""
     numbers = []
 
     def text():
@@ -159,28 +159,34 @@ def _parse_csv(path: Path) -> Iterator[dict]:
             numbers.append(number)
             yield line
 
-    reader = csv.reader(text())
-    header = next(reader, None)
-    if header is None:
-        raise MeliDataError(path, None, None, "empty file (no header line)")
-    columns = {name.strip(): i for i, name in enumerate(header)}
+    reader = csv.DictReader(text())
+    if reader.fieldnames is None:
+        raise MeliDataError(name, None, None, "empty file (no header line)")
+    header = reader.fieldnames = [column.strip() for column in reader.fieldnames]
+
+    def rows():
+        for row in reader:
+            if None in row or None in row.values():
+                raise MeliDataError(name, numbers[-1], None, f"expected {len(header)} columns, got {len(row)}")
+            yield numbers[-1], row
+
+    return header, rows()
+
+
+def _parse_csv(path: Path) -> Iterator[dict]:
+    header, rows = csv_records(decoded_lines(path), path)
     for required in ("title", "category"):
-        if required not in columns:
-            raise MeliDataError(path, 1, required, f"missing column (header has {', '.join(columns)})")
-    for row in reader:
-        number = numbers[-1]
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise MeliDataError(path, number, None, f"expected {len(header)} columns, got {len(row)}")
-        category = row[columns["category"]].strip()
+        if required not in header:
+            raise MeliDataError(path, 1, required, f"missing column (header has {', '.join(header)})")
+    for number, row in rows:
+        category = row["category"].strip()
         if not category:
             raise MeliDataError(path, number, "category", "empty category")
         yield {
-            "title": _check_title(path, number, row[columns["title"]]),
+            "title": _check_title(path, number, row["title"]),
             "category": category,
-            "language": row[columns["language"]].strip() if "language" in columns else "",
-            "label_quality": row[columns["label_quality"]].strip() if "label_quality" in columns else "",
+            "language": row.get("language", "").strip(),
+            "label_quality": row.get("label_quality", "").strip(),
         }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from .data import MeliDataError, decode_lines, decoded_lines
+from .data import MeliDataError, csv_records, decode_lines, decoded_lines
 
 INPUT_FORMATS = ("text", "csv", "jsonl")
 
@@ -117,20 +117,10 @@ def _jsonl_records(lines, name: str, title_column: str) -> Iterator[tuple[int, d
 
 
 def _csv_records(lines, name: str, title_column: str) -> Iterator[tuple[int, dict]]:
-    numbers = []
-
-    def text():
-        for number, line in lines:
-            numbers.append(number)
-            yield line
-
-    reader = csv.DictReader(text())
-    if reader.fieldnames is None:
-        raise MeliDataError(name, None, None, "empty file (no header line)")
-    if title_column not in reader.fieldnames:
-        raise MeliDataError(name, 1, title_column, f"unknown column; the header has {', '.join(reader.fieldnames)}")
-    for record in reader:
-        yield numbers[-1], record
+    header, rows = csv_records(lines, name)
+    if title_column not in header:
+        raise MeliDataError(name, 1, title_column, f"unknown column; the header has {', '.join(header)}")
+    yield from rows
 
 
 def batched(records: Iterable, size: int) -> Iterator[list]:

@@ -149,6 +149,9 @@ def test_bad_csv_rows_name_file_line_and_field(tmp_path):
     path.write_text("title,category\nCelular,CELLPHONES\n ,NOTEBOOKS\n")
     with pytest.raises(MeliDataError, match=r"train.csv, line 3, field 'title': empty title"):
         load_meli(tmp_path)
+    path.write_text("title,category\nCelular,CELLPHONES\nTv Led,TELEVISIONS,usado\n")
+    with pytest.raises(MeliDataError, match=r"train.csv, line 3: expected 2 columns, got 3"):
+        load_meli(tmp_path)
     path.write_text("name,category\nCelular,CELLPHONES\n")
     with pytest.raises(MeliDataError, match=r"train.csv, line 1, field 'title': missing column"):
         load_meli(tmp_path)
