@@ -120,14 +120,15 @@ def _peak_rss_gib() -> float:
 
 def _child(function: str, argument: str, cache: str) -> dict:
     env = os.environ | {"HF_DATASETS_CACHE": cache, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    output = subprocess.run(
+    result = subprocess.run(
         [sys.executable, __file__, "--data_dir", argument, "--child", function],
         env=env,
-        check=True,
         capture_output=True,
         text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    )
+    if result.returncode != 0:
+        sys.exit(f"{function} on {argument} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
