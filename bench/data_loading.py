@@ -47,9 +47,8 @@ def trainer_epoch(data_dir: str) -> None:
     from transformers import Trainer, TrainingArguments
 
     from meli_hf import MeliMLPConfig, MeliMLPForSequenceClassification
-    from meli_hf.collator import WordIdBatches
     from meli_hf.data import load_meli
-    from meli_hf.training import build_collator, build_word_tokenizer, tokenize
+    from meli_hf.training import build_collator, build_word_tokenizer, prepare_datasets
 
     dataset = load_meli(data_dir)
     args = TrainingArguments(
@@ -61,9 +60,7 @@ def trainer_epoch(data_dir: str) -> None:
     )
     tokenizer = build_word_tokenizer(dataset, Path(data_dir), _DataArgs())
     start = time.perf_counter()
-    if "input_ids" not in dataset["train"].column_names:
-        dataset = tokenize(dataset, tokenizer, 64, args)
-    train = WordIdBatches(dataset["train"])
+    train = prepare_datasets(dataset, tokenizer, "mlp", 64, args)["train"]
     prepare = time.perf_counter() - start
     model = MeliMLPForSequenceClassification(MeliMLPConfig(vocab_size=len(tokenizer), embedding_dim=8, num_labels=2))
     trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=build_collator("mlp", tokenizer))

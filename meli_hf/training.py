@@ -269,6 +269,19 @@ def tokenize(
         )
 
 
+def prepare_datasets(
+    dataset: DatasetDict, tokenizer, model: str, max_seq_length: int, training_args: TrainingArguments
+) -> dict:
+    """Model inputs per split: word ids served as Arrow batches for the baselines, tokenized titles for BETO."""
+    if MODELS[model].tokenizer != "word" or "input_ids" not in dataset["train"].column_names:
+        dataset = tokenize(dataset, tokenizer, max_seq_length, training_args)
+    if MODELS[model].tokenizer != "word":
+        return dict(dataset)
+    # WordIdBatches holds only the model's inputs; the Trainer's column filter would split its Arrow batches.
+    training_args.remove_unused_columns = False
+    return {split: WordIdBatches(data) for split, data in dataset.items()}
+
+
 class MeliTrainer(Trainer):
     """The `Trainer`, writing meli-hf's model card wherever it would write its own (also before a Hub push)."""
 
@@ -311,12 +324,7 @@ def run_training(
         training_args.world_size,
     )
 
-    if spec.tokenizer != "word" or "input_ids" not in dataset["train"].column_names:
-        dataset = tokenize(dataset, tokenizer, data_args.max_seq_length, training_args)
-    if spec.tokenizer == "word":
-        dataset = {split: WordIdBatches(data) for split, data in dataset.items()}
-        # WordIdBatches holds only the model's inputs; the Trainer's column filter would split its Arrow batches.
-        training_args.remove_unused_columns = False
+    dataset = prepare_datasets(dataset, tokenizer, model_args.model, data_args.max_seq_length, training_args)
 
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, after the local save
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []
