@@ -25,7 +25,9 @@ class WordIdBatches(torch.utils.data.Dataset):
             # one `take` on the memory-mapped table.
             dataset = dataset.flatten_indices()
         self.dataset = dataset
-        self.table = dataset.data.table
+        # The Arrow cache is written in small record batches; a random `take` pays for every chunk, so the two
+        # columns served here are made one contiguous table (about 200 MB for the course's 4.9M titles).
+        self.table = dataset.data.table.combine_chunks()
 
     def __len__(self) -> int:
         return len(self.dataset)
