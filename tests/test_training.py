@@ -143,6 +143,25 @@ def test_resume_from_checkpoint_finishes_the_run(sample_dir, tmp_path):
     assert resumed["test_balanced_accuracy"] == pytest.approx(full["test_balanced_accuracy"], abs=0.02)
 
 
+def test_early_stopping_ends_the_run_when_balanced_accuracy_stalls(sample_dir, tmp_path):
+    train(
+        "--model",
+        "mlp",
+        "--data_dir",
+        str(sample_dir),
+        "--output_dir",
+        str(tmp_path),
+        "--num_train_epochs",
+        "40",
+        "--early_stopping_patience",
+        "2",
+    )
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    scores = [e["eval_balanced_accuracy"] for e in state["log_history"] if "eval_loss" in e][:-1]  # last: final eval
+    assert len(scores) < 40
+    assert max(scores[-2:]) <= max(scores[:-2])  # stopped after two evaluations without improvement
+
+
 def test_bad_flags_fail_before_training(sample_dir, tmp_path):
     with pytest.raises(ValueError, match="--model 'bert' is unknown; choose one of mlp, cnn, lstm, beto"):
         train("--model", "bert")
