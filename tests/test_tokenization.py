@@ -74,3 +74,18 @@ def test_save_and_load_with_auto_tokenizer(tmp_path):
 def test_vocabulary_without_special_ids_is_rejected():
     with pytest.raises(ValueError, match=r"\[PAD\] to 0"):
         word_tokenizer_from_vocabulary({"[UNK]": 0, "[PAD]": 1})
+
+
+def test_every_stopword_is_dropped_and_longer_words_are_kept():
+    from meli_hf.tokenization import SPANISH_STOPWORDS
+
+    tokenizer = train_word_tokenizer(["paraguas sobresale porteño contrato unosmas"] * 2)
+    normalize = tokenizer.backend_tokenizer.normalizer.normalize_str
+    assert normalize(" ".join(sorted(SPANISH_STOPWORDS))).split() == []
+    assert tokenizer.tokenize("Paraguas para sobresale sobre porteño por contrato contra unosmas unos") == [
+        "paraguas",
+        "sobresale",
+        "porteño",
+        "contrato",
+        "unosmas",
+    ]
