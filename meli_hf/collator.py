@@ -41,7 +41,8 @@ class WordIdBatches(torch.utils.data.Dataset):
 
 @dataclass
 class WordIdCollator:
-    """Pads word ids into `input_ids` and `attention_mask` tensors (plus `labels`), from an Arrow batch or rows."""
+    """Pads token ids (word ids, or any tokenizer's) into `input_ids` and `attention_mask` tensors (plus `labels`),
+    from an Arrow batch or from rows."""
 
     pad_token_id: int = 0
 

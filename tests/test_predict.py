@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, pipeline
 
 from meli_hf.data import MeliDataError
 from meli_hf.predict import Predictor, read_records
@@ -65,6 +65,17 @@ def test_predictor_top_k(checkpoints, model):
         assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1 + 1e-6
         assert all(p["label"] in predictor.labels for p in result)
     assert len(predictor.labels) == 30
+
+
+@pytest.mark.parametrize("model", ["mlp", "beto"])
+def test_predictor_matches_the_transformers_pipeline(checkpoints, model):
+    titles = ["Zapatillas Nike Air Talle 42", "Heladera Gafa No Frost", "Notebook Lenovo 15 pulgadas"]
+    classifier = pipeline("text-classification", model=str(checkpoints[model]), device="cpu")
+    expected = classifier(titles, top_k=2)
+    predicted = Predictor(checkpoints[model], batch_size=2).predict(titles, top_k=2)
+    for ours, theirs in zip(predicted, expected):
+        assert [p["label"] for p in ours] == [p["label"] for p in theirs]
+        assert [p["score"] for p in ours] == pytest.approx([p["score"] for p in theirs], abs=1e-5)
 
 
 def test_titles_as_arguments_give_json_lines_in_order(checkpoints):

@@ -1,3 +1,4 @@
+import csv
 import gzip
 import json
 
@@ -6,6 +7,8 @@ from transformers import AutoTokenizer
 
 from meli_hf.data import read_token_to_index
 from meli_hf.tokenization import course_tokenize, train_word_tokenizer, word_tokenizer_from_vocabulary
+
+from .conftest import REAL_DATA, requires_real_data
 
 
 def _records(path):
@@ -89,3 +92,14 @@ def test_every_stopword_is_dropped_and_longer_words_are_kept():
         "contrato",
         "unosmas",
     ]
+
+
+@requires_real_data
+def test_normalisation_matches_course_preprocessing_on_real_titles():
+    tokenizer = train_word_tokenizer(["placeholder"], max_words=10, min_frequency=1)
+    pre_tokenize = tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str
+    normalize = tokenizer.backend_tokenizer.normalizer.normalize_str
+    with gzip.open(REAL_DATA / "test.csv.gz", "rt", encoding="utf-8") as fh:
+        titles = [row["title"] for row in csv.DictReader(fh)]
+    differing = [t for t in titles if [w for w, _ in pre_tokenize(normalize(t))] != course_tokenize(t)]
+    assert not differing, f"{len(differing)}/{len(titles)} titles differ, e.g. {differing[:3]}"
