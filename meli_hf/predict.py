@@ -50,6 +50,8 @@ class Predictor:
         self.batch_size = batch_size
         # Titles go to the tokenizers backend directly and are padded in numpy: the `transformers` tokenizer call
         # around the same backend more than halves the titles per second (bench/predict_speed.py).
+        if getattr(self.tokenizer, "backend_tokenizer", None) is None:
+            raise ValueError(f"{model_name_or_path}: the checkpoint's tokenizer has no `tokenizers` (fast) version")
         self.encoder = copy.deepcopy(self.tokenizer.backend_tokenizer)
         self.encoder.no_padding()
         self.encoder.enable_truncation(max_length)

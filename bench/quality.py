@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Quality benchmark: the meli-hf baselines against fastText and TF-IDF + linear SGD on the real MeLi sample,
+validation and test balanced accuracy, accuracy, macro-F1 and training time, side by side.
+
+    python bench/quality.py --data_dir ../shared/data/meli2019-es --models mlp cnn lstm --output_dir outputs/quality
+
+Each meli-hf model is trained by `scripts/train.py` with its defaults (as a user would run it) into
+OUTPUT_DIR/<model>; `--reuse` takes a finished run found there (its `all_results.json`) instead of training again.
+The peers are trained in this process on the same splits: fastText supervised (word bigrams, 10 epochs, titles
+lowercased and split on word characters) and scikit-learn's TfidfVectorizer (word 1-2 grams) with SGDClassifier.
+"""
+
+import argparse
+import csv
+import gzip
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = re.compile(r"\w+")
+SPLITS = {"validation": "eval", "test": "test"}
+
+
+def read_split(path: Path) -> tuple[list[str], list[str]]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        rows = [(row["title"], row["category"]) for row in csv.DictReader(fh)]
+    return [title for title, _ in rows], [category for _, category in rows]
+
+
+def scores(truth: list[str], predicted: list[str]) -> dict[str, float]:
+    return {
+        "balanced_accuracy": balanced_accuracy_score(truth, predicted),
+        "accuracy": accuracy_score(truth, predicted),
+        "macro_f1": f1_score(truth, predicted, average="macro"),
+    }
+
+
+def fasttext_line(title: str) -> str:
+    return " ".join(WORDS.findall(title.lower()))
+
+
+def run_fasttext(data: dict) -> dict:
+    import fasttext
+
+    with tempfile.TemporaryDirectory() as work:
+        train_file = Path(work) / "train.txt"
+        titles, categories = data["train"]
+        train_file.write_text(
+            "".join(f"__label__{c} {fasttext_line(t)}\n" for t, c in zip(titles, categories)), encoding="utf-8"
+        )
+        start = time.perf_counter()
+        model = fasttext.train_supervised(str(train_file), epoch=10, wordNgrams=2, verbose=0)
+        seconds = time.perf_counter() - start
+    result = {"train_seconds": seconds}
+    for split in SPLITS:
+        titles, truth = data[split]
+        labels, _ = model.predict([fasttext_line(t) for t in titles], k=1)
+        result[split] = scores(truth, [label[0].removeprefix("__label__") for label in labels])
+    return result
+
+
+def run_tfidf(data: dict) -> dict:
+    start = time.perf_counter()
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True)
+    features = vectorizer.fit_transform(data["train"][0])
+    classifier = SGDClassifier(loss="modified_huber", alpha=2e-6, max_iter=10, tol=None, n_jobs=-1, random_state=0)
+    classifier.fit(features, data["train"][1])
+    result = {"train_seconds": time.perf_counter() - start}
+    for split in SPLITS:
+        titles, truth = data[split]
+        result[split] = scores(truth, classifier.predict(vectorizer.transform(titles)))
+    return result
+
+
+def run_meli(model: str, data_dir: str, output_dir: Path, reuse: bool) -> dict:
+    """Train `--model` with scripts/train.py (or reuse a finished run) and read its all_results.json."""
+    folder = output_dir / model
+    results_file = folder / "all_results.json"
+    if not (reuse and results_file.is_file()):
+        command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", model, "--data_dir", data_dir]
+        command += ["--output_dir", str(folder), "--disable_tqdm", "true"]
+        print("running:", " ".join(command), flush=True)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    metrics = json.loads(results_file.read_text())
+    result = {"train_seconds": metrics["train_runtime"]}
+    for split, prefix in SPLITS.items():
+        result[split] = {name: metrics[f"{prefix}_{name}"] for name in ("balanced_accuracy", "accuracy", "macro_f1")}
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", default="../shared/data/meli2019-es", help="Challenge CSV folder.")
+    parser.add_argument("--models", nargs="*", default=["mlp", "cnn", "lstm"], help="meli-hf models to train.")
+    parser.add_argument("--output_dir", default="outputs/quality", help="Where the meli-hf runs are written.")
+    parser.add_argument("--reuse", action="store_true", help="Reuse finished runs in OUTPUT_DIR/<model>.")
+    args = parser.parse_args()
+
+    data = {split: read_split(Path(args.data_dir) / f"{split}.csv.gz") for split in ("train", "validation", "test")}
+    print(f"data: {args.data_dir}  rows: { {split: len(d[0]) for split, d in data.items()} }", flush=True)
+    results = {}
+    for model in args.models:
+        results[f"meli-hf {model}"] = run_meli(model, args.data_dir, Path(args.output_dir), args.reuse)
+    results["fastText"] = run_fasttext(data)
+    results["TF-IDF + SGD"] = run_tfidf(data)
+
+    print(f"{'model':14} {'val bal.acc':>11} {'test bal.acc':>12} {'test acc':>9} {'test F1':>8} {'train time':>11}")
+    for name, result in results.items():
+        validation, test = result["validation"], result["test"]
+        print(
+            f"{name:14} {validation['balanced_accuracy']:11.4f} {test['balanced_accuracy']:12.4f}"
+            f" {test['accuracy']:9.4f} {test['macro_f1']:8.4f} {result['train_seconds']:10.0f}s"
+        )
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
