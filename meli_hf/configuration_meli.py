@@ -22,7 +22,7 @@ class MeliWordConfig(PreTrainedConfig):
     vocab_size: int = 50002
     embedding_dim: int = 300
     freeze_embeddings: bool = False
-    hidden_layers: list[int] | tuple[int, ...] = (256,)
+    hidden_layers: list[int] | tuple[int, ...] = (1024,)
     dropout: float | int = 0.3
     initializer_range: float = 0.02
     pad_token_id: int | None = 0
@@ -48,7 +48,7 @@ class MeliCNNConfig(MeliWordConfig):
     model_type = "meli-cnn"
 
     filter_widths: list[int] | tuple[int, ...] = (2, 3, 4)
-    num_filters: int = 128
+    num_filters: int = 256
 
 
 @strict
@@ -64,7 +64,7 @@ class MeliLSTMConfig(MeliWordConfig):
 
     model_type = "meli-lstm"
 
-    lstm_hidden_size: int = 256
+    lstm_hidden_size: int = 512
     lstm_num_layers: int = 1
     bidirectional: bool = True
 

@@ -45,6 +45,7 @@ SPANISH_STOPWORDS = frozenset(
     """.split()
 )
 
+
 def course_tokenize(title: str) -> list[str]:
     """Reference preprocessing of the course in plain Python; the sample generator writes `tokenized_title` with it.
     Letters are what `str.isalpha` says (Unicode category L, as the tokenizer's `\\p{L}`), so `cm³` gives `cm`."""

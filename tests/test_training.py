@@ -9,7 +9,13 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, pipeline
 
-from meli_hf.training import DataTrainingArguments, MeliTrainingArguments, ModelArguments, run_training
+from meli_hf.training import (
+    ClassBalancedLoss,
+    DataTrainingArguments,
+    MeliTrainingArguments,
+    ModelArguments,
+    run_training,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANCE = 1 / 30  # the sample has 30 categories
@@ -41,6 +47,7 @@ def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
     saved = json.loads((tmp_path / "all_results.json").read_text())
     assert saved["test_balanced_accuracy"] == metrics["test_balanced_accuracy"]
     assert {"eval_accuracy", "eval_macro_f1", "test_accuracy", "test_macro_f1", "train_loss"} <= set(saved)
+    assert (saved["train_samples"], saved["eval_samples"], saved["test_samples"]) == (2000, 500, 1000)
     state = json.loads((tmp_path / "trainer_state.json").read_text())
     assert state["best_metric"] == max(e["eval_balanced_accuracy"] for e in state["log_history"] if "eval_loss" in e)
     assert (tmp_path / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -81,6 +88,18 @@ def test_beto_code_path_with_a_tiny_bert(sample_dir, tiny_bert_dir, tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "bert" and len(config["id2label"]) == 30
     assert pipeline("text-classification", model=str(tmp_path))(TITLES[0])[0]["label"] in config["label2id"]
+
+
+def test_half_precision_checkpoint_is_fine_tuned_in_float32(sample_dir, tiny_bert_dir, tmp_path):
+    # Transformers 5 loads a checkpoint in its stored dtype; optimizer steps on float16 weights would be lost.
+    from meli_hf.training import build_model
+
+    half = tmp_path / "half"
+    AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, dtype=torch.float16).save_pretrained(half)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    model_args = ModelArguments(model="beto", model_name_or_path=str(half))
+    model = build_model(model_args, tokenizer, {0: "A", 1: "B"}, seed=0)
+    assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
 
 
 @pytest.mark.slow
@@ -124,6 +143,34 @@ def test_challenge_csv_trains_its_own_vocabulary(sample_dir, tmp_path):
     metrics = train("--model", "mlp", "--data_dir", str(data), "--output_dir", str(tmp_path / "out"))
     assert metrics["eval_balanced_accuracy"] > 0.6 and "test_balanced_accuracy" not in metrics
     assert AutoTokenizer.from_pretrained(tmp_path / "out")("zapatillas")["input_ids"][0] > 1
+
+
+def test_class_balanced_loss_gives_every_class_the_same_total_weight():
+    counts = torch.tensor([90, 9, 1, 0])
+    loss = ClassBalancedLoss(counts, power=1.0)
+    totals = loss.weights * counts
+    torch.testing.assert_close(totals[:3], totals[:1].expand(3))
+    assert totals[3] == 0 and (totals.sum() / counts.sum()).item() == pytest.approx(1.0)
+    torch.testing.assert_close(ClassBalancedLoss(counts, power=0.0).weights, torch.ones(4))
+
+    logits, labels = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 0])
+    per_row = loss.weights[labels] * torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    torch.testing.assert_close(loss({"logits": logits}, labels, num_items_in_batch=10), per_row.sum() / 10)
+    torch.testing.assert_close(loss({"logits": logits}, labels), per_row.mean())
+
+
+def test_class_balance_flag_trains_with_the_weighted_loss(sample_dir, tmp_path, monkeypatch):
+    weights_seen = []
+    weighted_loss = ClassBalancedLoss.__call__
+    monkeypatch.setattr(
+        ClassBalancedLoss,
+        "__call__",
+        lambda self, *a, **k: weights_seen.append(self.weights) or weighted_loss(self, *a, **k),
+    )
+    metrics = train(
+        "--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), "--class_balance", "1"
+    )
+    assert weights_seen and weights_seen[0].shape == (30,) and metrics["test_balanced_accuracy"] > 0.6
 
 
 def test_resume_from_checkpoint_finishes_the_run(sample_dir, tmp_path):
