@@ -11,6 +11,7 @@ from itertools import chain
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from datasets import Dataset
 
@@ -37,6 +38,10 @@ class WordIdBatches(torch.utils.data.Dataset):
 
     def __getitems__(self, indices: list[int]) -> pa.Table:
         return self.table.take(indices)
+
+    def lengths(self) -> list[int]:
+        """Word ids per row, read from the Arrow list offsets at once (for `group_by_length` sampling)."""
+        return pc.list_value_length(self.table.column("input_ids")).to_numpy(zero_copy_only=False).tolist()
 
 
 @dataclass

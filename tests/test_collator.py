@@ -34,3 +34,11 @@ def test_arrow_batches_equal_row_batches(sample_dir):
     assert len(batches) == 300 and batches[17] == {"input_ids": train[17]["input_ids"], "label": train[17]["label"]}
     for key in from_rows:
         torch.testing.assert_close(from_arrow[key], from_rows[key])
+
+
+def test_lengths_come_from_the_arrow_offsets(sample_dir):
+    from meli_hf.collator import WordIdBatches
+    from meli_hf.data import load_meli
+
+    train = load_meli(sample_dir, max_rows={"train": 300}, seed=3)["train"]
+    assert WordIdBatches(train).lengths() == [len(row["input_ids"]) for row in train]

@@ -90,6 +90,28 @@ def test_beto_code_path_with_a_tiny_bert(sample_dir, tiny_bert_dir, tmp_path):
     assert pipeline("text-classification", model=str(tmp_path))(TITLES[0])[0]["label"] in config["label2id"]
 
 
+def test_lstm_batches_titles_of_similar_length_by_default(sample_dir, tmp_path, monkeypatch):
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from meli_hf.collator import WordIdBatches
+    from meli_hf.data import load_meli
+    from meli_hf.training import MODELS, MeliTrainer
+
+    parser = HfArgumentParser(MeliTrainingArguments)
+    for model, strategy in (("mlp", "random"), ("lstm", "group_by_length")):
+        (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path)])
+        args.resolve_model_defaults(model)
+        assert args.train_sampling_strategy == strategy
+    train = WordIdBatches(load_meli(sample_dir, max_rows={"train": 512}, seed=0)["train"])
+    config = MODELS["lstm"].config_class(vocab_size=600, embedding_dim=8, hidden_layers=[8], lstm_hidden_size=8)
+    trainer = MeliTrainer(model=MODELS["lstm"].model_class(config), args=args, train_dataset=train, eval_dataset=train)
+    expected = [len(train[i]["input_ids"]) for i in range(len(train))]
+    # The Trainer's own path reads every row; at the course's size that is minutes before the first step.
+    monkeypatch.setattr(WordIdBatches, "__getitem__", lambda self, index: pytest.fail("lengths read row by row"))
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, LengthGroupedSampler) and sampler.lengths == expected
+
+
 def test_half_precision_checkpoint_is_fine_tuned_in_float32(sample_dir, tiny_bert_dir, tmp_path):
     # Transformers 5 loads a checkpoint in its stored dtype; optimizer steps on float16 weights would be lost.
     from meli_hf.training import build_model
