@@ -337,6 +337,7 @@ def test_arguments_from_a_json_file(sample_dir, tmp_path):
 def test_accelerate_launch_and_two_process_torchrun(sample_dir, tmp_path):
     env = os.environ | {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     common = ["--model", "mlp", "--data_dir", str(sample_dir), "--num_train_epochs", "3"]
+    common += ["--save_strategy", "no", "--load_best_model_at_end", "false"]  # both score their final weights
     bin_dir = Path(sys.executable).parent
     subprocess.run(
         [
@@ -363,6 +364,8 @@ def test_accelerate_launch_and_two_process_torchrun(sample_dir, tmp_path):
             "--output_dir",
             str(tmp_path / "two"),
             "--use_cpu",
+            "--per_device_train_batch_size",
+            "128",  # two processes of 128: the single process's batch of 256, so the same optimizer steps
         ],
         env=env,
         capture_output=True,
@@ -373,7 +376,7 @@ def test_accelerate_launch_and_two_process_torchrun(sample_dir, tmp_path):
     one = json.loads((tmp_path / "one" / "all_results.json").read_text())
     two = json.loads((tmp_path / "two" / "all_results.json").read_text())
     steps = [json.loads((tmp_path / run / "trainer_state.json").read_text())["global_step"] for run in ("one", "two")]
-    assert steps[1] == pytest.approx(steps[0] / 2, abs=3)  # each process saw half of every epoch
-    assert two["test_balanced_accuracy"] == pytest.approx(one["test_balanced_accuracy"], abs=0.08)
-    # The mean loss is the same quantity in both runs (not scaled by the number of processes).
-    assert two["test_loss"] == pytest.approx(one["test_loss"], rel=0.5)
+    assert steps[1] == steps[0]  # each process saw half of every batch
+    assert two["test_balanced_accuracy"] == pytest.approx(one["test_balanced_accuracy"], abs=0.05)
+    # The mean loss is the same quantity in both runs (not scaled by the number of processes, which doubles it).
+    assert two["test_loss"] == pytest.approx(one["test_loss"], rel=0.25)
