@@ -138,6 +138,16 @@ class DataTrainingArguments:
             raise ValueError(f"--data_dir {self.data_dir}: folder not found.")
 
 
+# Training arguments whose defaults depend on `--model`, and the values that stand in until it is known.
+MODEL_DEPENDENT_PLACEHOLDERS = {
+    "output_dir": "outputs/unresolved",
+    "learning_rate": 0.0,
+    "per_device_train_batch_size": 1,
+    "num_train_epochs": 1.0,
+    "train_sampling_strategy": "random",
+}
+
+
 @dataclass
 class MeliTrainingArguments(TrainingArguments):
     """`TrainingArguments` with defaults for this task; learning rate, batch size and epochs depend on `--model`."""
@@ -177,22 +187,9 @@ class MeliTrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         # Placeholders so TrainingArguments validates; `resolve_model_defaults` sets the real values.
-        self._unresolved = {
-            name
-            for name in (
-                "output_dir",
-                "learning_rate",
-                "per_device_train_batch_size",
-                "num_train_epochs",
-                "train_sampling_strategy",
-            )
-            if getattr(self, name) is None
-        }
-        self.output_dir = self.output_dir or "outputs/unresolved"
-        self.learning_rate = self.learning_rate or 0.0
-        self.per_device_train_batch_size = self.per_device_train_batch_size or 1
-        self.num_train_epochs = self.num_train_epochs or 1.0
-        self.train_sampling_strategy = self.train_sampling_strategy or "random"
+        self._unresolved = {name for name in MODEL_DEPENDENT_PLACEHOLDERS if getattr(self, name) is None}
+        for name in self._unresolved:
+            setattr(self, name, MODEL_DEPENDENT_PLACEHOLDERS[name])
         super().__post_init__()
 
     def resolve_model_defaults(self, model: str) -> None:
@@ -420,16 +417,15 @@ def run_training(
         training_args.world_size,
     )
 
-    label_counts = torch.bincount(
-        torch.as_tensor(dataset["train"].with_format("numpy")["label"][:]), minlength=len(label_names)
-    )
+    compute_loss_func = None
+    if training_args.class_balance:
+        labels = torch.as_tensor(dataset["train"].with_format("numpy")["label"][:])
+        label_counts = torch.bincount(labels, minlength=len(label_names))
+        compute_loss_func = ClassBalancedLoss(
+            label_counts, training_args.class_balance, training_args.label_smoothing_factor
+        )
     dataset = prepare_datasets(dataset, tokenizer, model_args.model, data_args.max_seq_length, training_args)
 
-    compute_loss_func = (
-        ClassBalancedLoss(label_counts, training_args.class_balance, training_args.label_smoothing_factor)
-        if training_args.class_balance
-        else None
-    )
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, after the local save
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []
     trainer = MeliTrainer(
