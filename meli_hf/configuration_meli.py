@@ -30,9 +30,17 @@ class MeliWordConfig(PreTrainedConfig):
 
 @strict
 class MeliMLPConfig(MeliWordConfig):
-    r"""MLP baseline: the mean of the word vectors of a title (padding masked out) feeds the hidden layers."""
+    r"""
+    MLP baseline: the mean of the word vectors of a title (padding masked out) feeds the hidden layers.
+
+    Args:
+        bigram_buckets (`int`): hashed buckets of word-bigram vectors averaged with the word vectors, as fastText's
+            `wordNgrams=2`; 0 averages the words only.
+    """
 
     model_type = "meli-mlp"
+
+    bigram_buckets: int = 0
 
 
 @strict

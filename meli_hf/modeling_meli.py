@@ -14,18 +14,33 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliWordConfig
 
+# fastText's bigram hash multiplier: (first * M + second) mod buckets spreads consecutive word-id pairs.
+BIGRAM_HASH_MULTIPLIER = 116_049_371
+
 
 class MeliMeanEncoder(nn.Module):
-    """Mean of the word vectors of the real tokens of each title."""
+    """Mean of the vectors of the real tokens of each title and, with `bigram_buckets`, of its word bigrams hashed
+    into that many buckets (fastText's `wordNgrams=2`): the word order that a mean of words alone cannot see."""
 
-    def __init__(self, config: MeliWordConfig):
+    def __init__(self, config: MeliMLPConfig):
         super().__init__()
         self.output_size = config.embedding_dim
+        self.bigram_buckets = config.bigram_buckets
+        self.bigram_embeddings = (
+            nn.Embedding(config.bigram_buckets, config.embedding_dim) if config.bigram_buckets else None
+        )
 
-    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         mask = attention_mask.unsqueeze(-1).to(embeddings.dtype)
+        total, count = (embeddings * mask).sum(dim=1), mask.sum(dim=1)
+        if self.bigram_embeddings is not None:
+            # A bigram counts when both of its words are real tokens; int64 holds the product for any vocabulary.
+            bigram_mask = (attention_mask[:, :-1] * attention_mask[:, 1:]).unsqueeze(-1).to(embeddings.dtype)
+            bigram_ids = (input_ids[:, :-1] * BIGRAM_HASH_MULTIPLIER + input_ids[:, 1:]) % self.bigram_buckets
+            total = total + (self.bigram_embeddings(bigram_ids) * bigram_mask).sum(dim=1)
+            count = count + bigram_mask.sum(dim=1)
         # A title with no known word averages to zeros instead of dividing by zero.
-        return (embeddings * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return total / count.clamp(min=1.0)
 
 
 class MeliConvolutionEncoder(nn.Module):
@@ -38,7 +53,7 @@ class MeliConvolutionEncoder(nn.Module):
         )
         self.output_size = config.num_filters * len(config.filter_widths)
 
-    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         widest = max(conv.kernel_size[0] for conv in self.convolutions)
         if embeddings.shape[1] < widest:
             embeddings = nn.functional.pad(embeddings, (0, 0, 0, widest - embeddings.shape[1]))
@@ -70,7 +85,7 @@ class MeliRecurrentEncoder(nn.Module):
         self.directions = 2 if config.bidirectional else 1
         self.output_size = config.lstm_hidden_size * self.directions
 
-    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
         _, (hidden, _) = self.lstm(packed)
@@ -118,6 +133,9 @@ class MeliPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=1.0)
             if not getattr(module.weight, "_is_hf_initialized", False):
                 init.zeros_(module.weight[module.padding_idx])
+        # Bigram vectors start at zero: random ones drown the words' signal in the mean (slower, worse training).
+        elif module is getattr(getattr(self, "encoder", None), "bigram_embeddings", None):
+            init.zeros_(module.weight)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
@@ -148,7 +166,7 @@ class MeliPreTrainedModel(PreTrainedModel):
         if self.config.freeze_embeddings:
             embeddings = embeddings.detach()
         embeddings = self.embedding_dropout(embeddings)
-        logits = self.classifier(self.encoder(embeddings, attention_mask))
+        logits = self.classifier(self.encoder(embeddings, attention_mask, input_ids))
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

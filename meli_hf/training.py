@@ -92,6 +92,9 @@ class ModelArguments:
     )
     freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the word vectors fixed."})
     hidden_layers: list[int] = field(default_factory=lambda: [1024], metadata={"help": "Hidden layer sizes."})
+    bigram_buckets: int = field(
+        default=0, metadata={"help": "MLP: hashed word-bigram vectors averaged with the words (0: words only)."}
+    )
     dropout: float = field(default=0.3, metadata={"help": "Dropout probability (training only)."})
     filter_widths: list[int] = field(default_factory=lambda: [2, 3, 4], metadata={"help": "CNN filter widths."})
     num_filters: int = field(default=256, metadata={"help": "CNN filters per width."})
@@ -104,6 +107,8 @@ class ModelArguments:
             raise ValueError(f"--model {self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
         if self.word_vectors is not None and not Path(self.word_vectors).exists():
             raise ValueError(f"--word_vectors {self.word_vectors}: file not found.")
+        if self.bigram_buckets < 0:
+            raise ValueError(f"--bigram_buckets {self.bigram_buckets}: must be 0 (off) or a positive bucket count.")
 
 
 @dataclass
@@ -309,6 +314,7 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
         name: getattr(model_args, name)
         for name in (
             "hidden_layers",
+            "bigram_buckets",
             "dropout",
             "freeze_embeddings",
             "filter_widths",

@@ -14,6 +14,7 @@ from meli_hf import (
     MeliMLPConfig,
     MeliMLPForSequenceClassification,
 )
+from meli_hf.modeling_meli import BIGRAM_HASH_MULTIPLIER
 
 ARCHITECTURES = [
     (MeliMLPConfig, MeliMLPForSequenceClassification),
@@ -63,8 +64,39 @@ def test_padding_does_not_change_predictions(config_class, model_class):
 def test_mlp_averages_real_tokens_only():
     model = _model(MeliMLPConfig, MeliMLPForSequenceClassification).eval()
     embeddings = model.embeddings(INPUT_IDS)
-    pooled = model.encoder(embeddings, (INPUT_IDS != 0).long())
+    pooled = model.encoder(embeddings, (INPUT_IDS != 0).long(), INPUT_IDS)
     torch.testing.assert_close(pooled[0], model.embeddings.weight[2:6].mean(dim=0))
+
+
+def test_mlp_bigrams_average_with_the_words_and_see_word_order():
+    model = _model(MeliMLPConfig, MeliMLPForSequenceClassification, bigram_buckets=7).eval()
+    torch.nn.init.normal_(model.encoder.bigram_embeddings.weight)  # as after training: they start at zero
+    ids = torch.tensor([[2, 3, 4, 0]])
+    bigram_rows = (ids[0, :2] * BIGRAM_HASH_MULTIPLIER + ids[0, 1:3]) % 7  # (2, 3) and (3, 4); none with padding
+    expected = torch.cat([model.embeddings.weight[2:5], model.encoder.bigram_embeddings.weight[bigram_rows]])
+    pooled = model.encoder(model.embeddings(ids), (ids != 0).long(), ids)
+    torch.testing.assert_close(pooled[0], expected.mean(dim=0))
+    reversed_ids = torch.tensor([[4, 3, 2, 0]])
+    assert not torch.allclose(model(input_ids=ids).logits, model(input_ids=reversed_ids).logits)
+    words_only = _model(MeliMLPConfig, MeliMLPForSequenceClassification).eval()
+    torch.testing.assert_close(words_only(input_ids=ids).logits, words_only(input_ids=reversed_ids).logits)
+
+
+def test_mlp_bigrams_start_at_zero_learn_and_survive_save_load(tmp_path):
+    model = _model(MeliMLPConfig, MeliMLPForSequenceClassification, bigram_buckets=500)
+    assert not model.encoder.bigram_embeddings.weight.any()
+    assert 0.7 < model.embeddings.weight[1:].std().item() < 1.3
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    model(input_ids=INPUT_IDS, labels=torch.tensor([0, 1, 2])).loss.backward()
+    optimizer.step()
+    assert model.encoder.bigram_embeddings.weight.any()
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.bigram_buckets == 500
+    torch.testing.assert_close(loaded.encoder.bigram_embeddings.weight, model.encoder.bigram_embeddings.weight)
+    torch.testing.assert_close(loaded(input_ids=INPUT_IDS).logits, model.eval()(input_ids=INPUT_IDS).logits)
+    padded = torch.nn.functional.pad(INPUT_IDS, (0, 10))
+    torch.testing.assert_close(loaded(input_ids=padded).logits, loaded(input_ids=INPUT_IDS).logits)
 
 
 @pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)

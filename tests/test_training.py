@@ -238,6 +238,8 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
         train("--data_dir", str(tmp_path / "absent"))
     with pytest.raises(ValueError, match="--word_vectors .*: file not found"):
         train("--word_vectors", str(tmp_path / "vectors.txt"))
+    with pytest.raises(ValueError, match="--bigram_buckets -1: must be 0 \\(off\\) or a positive bucket count"):
+        train("--bigram_buckets", "-1")
     lstm = tmp_path / "lstm"
     lstm.mkdir()
     (lstm / "config.json").write_text(json.dumps({"model_type": "meli-lstm"}))
