@@ -1,10 +1,12 @@
 #!/bin/bash
 # Hyperparameter sweep on the real MeLi sample: one line of a round file is a run name and its scripts/train.py
 # flags; each run prints its name, final validation/test balanced accuracy, test accuracy, training seconds and
-# the validation balanced accuracy after every epoch. Runs of a round go in parallel (here 5 or 10 on one GPU):
+# the validation balanced accuracy after every epoch. Runs of a round go in parallel (here 5 or 10 on one GPU,
+# one at a time on a CPU):
 #
 #     xargs -P 5 -L 1 bench/sweep/run.sh < bench/sweep/round1.txt
 #     OMP_NUM_THREADS=1 xargs -P 10 -L 1 bench/sweep/run.sh < bench/sweep/round2.txt
+#     xargs -P 1 -L 1 bench/sweep/run.sh < bench/sweep/round3.txt
 #
 # DATA_DIR (default ../shared/data/meli2019-es) and SWEEP_DIR (default outputs/sweep) set where.
 data_dir=${DATA_DIR:-../shared/data/meli2019-es}
