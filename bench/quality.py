@@ -7,7 +7,9 @@ validation and test balanced accuracy, accuracy, macro-F1 and training time, sid
 Each meli-hf model is trained by `scripts/train.py` with its defaults (as a user would run it) into
 OUTPUT_DIR/<model>; `--reuse` takes a finished run found there (its `all_results.json`) instead of training again.
 The peers are trained in this process on the same splits: fastText supervised (word bigrams, 10 epochs, titles
-lowercased and split on word characters) and scikit-learn's TfidfVectorizer (word 1-2 grams) with SGDClassifier.
+lowercased and split on word characters), the same with character 3-5-grams of every word (fastText's subword
+features: do character n-grams help on these titles?) and scikit-learn's TfidfVectorizer (word 1-2 grams) with
+SGDClassifier.
 """
 
 import argparse
@@ -48,7 +50,7 @@ def fasttext_line(title: str) -> str:
     return " ".join(WORDS.findall(title.lower()))
 
 
-def run_fasttext(data: dict) -> dict:
+def run_fasttext(data: dict, character_ngrams: bool) -> dict:
     import fasttext
 
     with tempfile.TemporaryDirectory() as work:
@@ -58,7 +60,8 @@ def run_fasttext(data: dict) -> dict:
             "".join(f"__label__{c} {fasttext_line(t)}\n" for t, c in zip(titles, categories)), encoding="utf-8"
         )
         start = time.perf_counter()
-        model = fasttext.train_supervised(str(train_file), epoch=10, wordNgrams=2, verbose=0)
+        subwords = {"minn": 3, "maxn": 5} if character_ngrams else {}
+        model = fasttext.train_supervised(str(train_file), epoch=10, wordNgrams=2, verbose=0, **subwords)
         seconds = time.perf_counter() - start
     result = {"train_seconds": seconds}
     for split in SPLITS:
@@ -110,14 +113,15 @@ def main() -> None:
     results = {}
     for model in args.models:
         results[f"meli-hf {model}"] = run_meli(model, args.data_dir, Path(args.output_dir), args.reuse)
-    results["fastText"] = run_fasttext(data)
+    results["fastText"] = run_fasttext(data, character_ngrams=False)
+    results["fastText, chars"] = run_fasttext(data, character_ngrams=True)
     results["TF-IDF + SGD"] = run_tfidf(data)
 
-    print(f"{'model':14} {'val bal.acc':>11} {'test bal.acc':>12} {'test acc':>9} {'test F1':>8} {'train time':>11}")
+    print(f"{'model':15} {'val bal.acc':>11} {'test bal.acc':>12} {'test acc':>9} {'test F1':>8} {'train time':>11}")
     for name, result in results.items():
         validation, test = result["validation"], result["test"]
         print(
-            f"{name:14} {validation['balanced_accuracy']:11.4f} {test['balanced_accuracy']:12.4f}"
+            f"{name:15} {validation['balanced_accuracy']:11.4f} {test['balanced_accuracy']:12.4f}"
             f" {test['accuracy']:9.4f} {test['macro_f1']:8.4f} {result['train_seconds']:10.0f}s"
         )
     print(json.dumps(results))
