@@ -9,7 +9,8 @@ OUTPUT_DIR/<model>; `--reuse` takes a finished run found there (its `all_results
 The peers are trained in this process on the same splits: fastText supervised (word bigrams, 10 epochs, titles
 lowercased and split on word characters), the same with character 3-5-grams of every word (fastText's subword
 features: do character n-grams help on these titles?) and scikit-learn's TfidfVectorizer (word 1-2 grams) with
-SGDClassifier.
+SGDClassifier. With several meli-hf models, their ensemble is scored too: one `Predictor` over the finished runs,
+the mean of their probabilities (`scripts/predict.py --model A --model B`); its training time is the sum of theirs.
 """
 
 import argparse
@@ -26,6 +27,8 @@ from pathlib import Path
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+from meli_hf import Predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = re.compile(r"\w+")
@@ -100,6 +103,16 @@ def run_meli(model: str, data_dir: str, output_dir: Path, reuse: bool) -> dict:
     return result
 
 
+def run_ensemble(folders: list[Path], data: dict, train_seconds: float) -> dict:
+    """The finished runs as one `Predictor` ensemble (mean of their probabilities), as `scripts/predict.py` runs it."""
+    predictor = Predictor(folders, batch_size=1024)
+    result = {"train_seconds": train_seconds}
+    for split in SPLITS:
+        titles, truth = data[split]
+        result[split] = scores(truth, [top[0]["label"] if top else "" for top in predictor.predict(titles)])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", default="../shared/data/meli2019-es", help="Challenge CSV folder.")
@@ -113,15 +126,19 @@ def main() -> None:
     results = {}
     for model in args.models:
         results[f"meli-hf {model}"] = run_meli(model, args.data_dir, Path(args.output_dir), args.reuse)
+    if len(args.models) > 1:
+        train_seconds = sum(results[f"meli-hf {model}"]["train_seconds"] for model in args.models)
+        folders = [Path(args.output_dir) / model for model in args.models]
+        results[f"meli-hf {'+'.join(args.models)}"] = run_ensemble(folders, data, train_seconds)
     results["fastText"] = run_fasttext(data, character_ngrams=False)
     results["fastText, chars"] = run_fasttext(data, character_ngrams=True)
     results["TF-IDF + SGD"] = run_tfidf(data)
 
-    print(f"{'model':15} {'val bal.acc':>11} {'test bal.acc':>12} {'test acc':>9} {'test F1':>8} {'train time':>11}")
+    print(f"{'model':20} {'val bal.acc':>11} {'test bal.acc':>12} {'test acc':>9} {'test F1':>8} {'train time':>11}")
     for name, result in results.items():
         validation, test = result["validation"], result["test"]
         print(
-            f"{name:15} {validation['balanced_accuracy']:11.4f} {test['balanced_accuracy']:12.4f}"
+            f"{name:20} {validation['balanced_accuracy']:11.4f} {test['balanced_accuracy']:12.4f}"
             f" {test['accuracy']:9.4f} {test['macro_f1']:8.4f} {result['train_seconds']:10.0f}s"
         )
     print(json.dumps(results))

@@ -1,5 +1,6 @@
-"""Putting a trained checkpoint to work: `Predictor` (Auto classes only, any of the four architectures) and the
-streaming readers and writers behind `scripts/predict.py`, so a long file never has to fit in memory."""
+"""Putting trained checkpoints to work: `Predictor` (Auto classes only, any of the four architectures, one
+checkpoint or an ensemble) and the streaming readers and writers behind `scripts/predict.py`, so a long file never
+has to fit in memory."""
 
 from __future__ import annotations
 
@@ -21,43 +22,27 @@ INPUT_FORMATS = ("text", "csv", "jsonl")
 
 
 class Predictor:
-    """Top-k categories with probabilities for product titles, from a local checkpoint folder or a Hub id."""
+    """Top-k categories with probabilities for product titles, from a checkpoint folder or Hub id, or from several
+    averaged: an ensemble of checkpoints trained on the same categories (say an MLP, a CNN and an LSTM), whose
+    errors differ enough that the mean of their probabilities classifies better than any one of them."""
 
     def __init__(
         self,
-        model_name_or_path: str | Path,
+        model_name_or_path: str | Path | Sequence[str | Path],
         device: str | None = None,
         batch_size: int = 256,
         max_length: int = 64,
         trust_remote_code: bool = False,
     ):
-        path = Path(model_name_or_path)
-        if path.exists() and not (path / "config.json").is_file():
-            raise ValueError(
-                f"{path}: not a checkpoint folder (no config.json); give the output_dir of a training run."
-            )
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                model_name_or_path, trust_remote_code=trust_remote_code
-            )
-        except OSError as err:
-            raise ValueError(
-                f"cannot load {model_name_or_path!r}: not a local checkpoint nor a reachable Hub model ({err})"
-            ) from None
+        paths = [model_name_or_path] if isinstance(model_name_or_path, (str, Path)) else list(model_name_or_path)
+        if not paths:
+            raise ValueError("no checkpoint given")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model.to(self.device).eval()
         self.batch_size = batch_size
-        # Titles go to the tokenizers backend directly and are padded in numpy: the `transformers` tokenizer call
-        # around the same backend more than halves the titles per second (bench/predict_speed.py).
-        if getattr(self.tokenizer, "backend_tokenizer", None) is None:
-            raise ValueError(f"{model_name_or_path}: the checkpoint's tokenizer has no `tokenizers` (fast) version")
-        self.encoder = copy.deepcopy(self.tokenizer.backend_tokenizer)
-        self.encoder.no_padding()
-        self.encoder.enable_truncation(max_length)
-        self.collator = WordIdCollator(pad_token_id=self.tokenizer.pad_token_id or 0)
-        config = self.model.config
-        self.labels = [config.id2label[i] for i in range(config.num_labels)]  # category names by label id
+        self.members = [_Member.load(path, self.device, max_length, trust_remote_code) for path in paths]
+        self.labels = self.members[0].labels  # category names by output column
+        for member in self.members[1:]:
+            member.align_to(self.labels, reference=paths[0])
 
     @torch.inference_mode()
     def predict(self, titles: Sequence[str], top_k: int = 1) -> list[list[dict[str, float | str]]]:
@@ -68,15 +53,70 @@ class Predictor:
         top_k = min(top_k, len(labels))
         for start in range(0, len(present), self.batch_size):
             rows = present[start : start + self.batch_size]
-            encodings = self.encoder.encode_batch_fast([titles[i] for i in rows])
-            inputs = self.collator([{"input_ids": encoding.ids} for encoding in encodings])
-            logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits.float()
-            # Probabilities of the top k only: softmax(x)_i = exp(x_i - logsumexp(x)).
-            top_logits, ids = logits.topk(top_k, dim=-1)
-            scores = (top_logits - logits.logsumexp(dim=-1, keepdim=True)).exp()
+            batch = [titles[i] for i in rows]
+            probabilities = sum(member.probabilities(batch) for member in self.members) / len(self.members)
+            scores, ids = probabilities.topk(top_k, dim=-1)
             for row, row_scores, row_ids in zip(rows, scores.tolist(), ids.tolist()):
                 results[row] = [{"label": labels[i], "score": s} for i, s in zip(row_ids, row_scores)]
         return results
+
+
+class _Member:
+    """One checkpoint of a `Predictor`: its own tokenizer and model, and where its output columns go."""
+
+    def __init__(self, name: str, model, encoder, pad_token_id: int, labels: list[str]):
+        self.name = name
+        self.model = model
+        self.encoder = encoder
+        self.collator = WordIdCollator(pad_token_id=pad_token_id)
+        self.labels = labels
+        self.columns: torch.Tensor | None = None  # output column of each of the ensemble's labels; None: same order
+
+    @classmethod
+    def load(cls, model_name_or_path: str | Path, device: torch.device, max_length: int, trust_remote_code: bool):
+        path = Path(model_name_or_path)
+        if path.exists() and not (path / "config.json").is_file():
+            raise ValueError(
+                f"{path}: not a checkpoint folder (no config.json); give the output_dir of a training run."
+            )
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_name_or_path, trust_remote_code=trust_remote_code
+            )
+        except OSError as err:
+            raise ValueError(
+                f"cannot load {model_name_or_path!r}: not a local checkpoint nor a reachable Hub model ({err})"
+            ) from None
+        # Titles go to the tokenizers backend directly and are padded in numpy: the `transformers` tokenizer call
+        # around the same backend more than halves the titles per second (bench/predict_speed.py).
+        if getattr(tokenizer, "backend_tokenizer", None) is None:
+            raise ValueError(f"{model_name_or_path}: the checkpoint's tokenizer has no `tokenizers` (fast) version")
+        encoder = copy.deepcopy(tokenizer.backend_tokenizer)
+        encoder.no_padding()
+        encoder.enable_truncation(max_length)
+        config = model.config
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        return cls(str(model_name_or_path), model.to(device).eval(), encoder, tokenizer.pad_token_id or 0, labels)
+
+    def align_to(self, labels: list[str], reference: str | Path) -> None:
+        """Reorder this checkpoint's output columns to `labels`; an ensemble needs one set of categories."""
+        if set(self.labels) != set(labels):
+            missing, extra = sorted(set(labels) - set(self.labels)), sorted(set(self.labels) - set(labels))
+            raise ValueError(
+                f"{self.name} was trained on other categories than {reference}: "
+                f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})"
+            )
+        if self.labels != labels:
+            column = {label: i for i, label in enumerate(self.labels)}
+            self.columns = torch.tensor([column[label] for label in labels], device=self.model.device)
+
+    def probabilities(self, titles: list[str]) -> torch.Tensor:
+        encodings = self.encoder.encode_batch_fast(titles)
+        inputs = self.collator([{"input_ids": encoding.ids} for encoding in encodings])
+        logits = self.model(**{k: v.to(self.model.device) for k, v in inputs.items()}).logits.float()
+        probabilities = logits.softmax(dim=-1)
+        return probabilities if self.columns is None else probabilities[:, self.columns]
 
 
 def read_records(source: str, input_format: str | None, title_column: str) -> Iterator[tuple[int, dict]]:

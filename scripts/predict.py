@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Classify product titles with a trained checkpoint (MLP, CNN, LSTM or BETO), local or from the Hub.
+"""Classify product titles with a trained checkpoint (MLP, CNN, LSTM or BETO), local or from the Hub, or with
+an ensemble of checkpoints trained on the same categories.
 
     python scripts/predict.py --model outputs/mlp "Zapatillas Nike Air Talle 42" "Notebook Lenovo 15 pulgadas"
     python scripts/predict.py --model outputs/lstm --input titles.csv --output predictions.csv --top_k 3
     cat titles.txt | python scripts/predict.py --model USER/meli-beto --input -
     python scripts/predict.py --model outputs/cnn --input test.csv --evaluate       # needs a category column
+    python scripts/predict.py --model outputs/mlp --model outputs/cnn --model outputs/lstm --input test.csv --evaluate
 
 Output: one JSON line per title (or CSV by --output extension), input order kept, input columns carried through.
 """
@@ -23,7 +25,12 @@ from meli_hf.predict import INPUT_FORMATS, PredictionWriter, Predictor, batched,
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("titles", nargs="*", help="Titles to classify (or use --input).")
-    parser.add_argument("--model", required=True, help="Checkpoint folder or Hub id.")
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="Checkpoint folder or Hub id; given several times: an ensemble that averages their probabilities.",
+    )
     parser.add_argument("--input", help="Text (a title a line), CSV or JSONL file (.gz too); - for standard input.")
     parser.add_argument("--input_format", choices=INPUT_FORMATS, help="Default: from the extension; stdin: text.")
     parser.add_argument("--title_column", default="title", help="Title column of CSV/JSONL input.")

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from transformers import HfArgumentParser, pipeline
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, pipeline
 
 from meli_hf.data import MeliDataError
 from meli_hf.predict import Predictor, read_records
@@ -76,6 +77,64 @@ def test_predictor_matches_the_transformers_pipeline(checkpoints, model):
     for ours, theirs in zip(predicted, expected):
         assert [p["label"] for p in ours] == [p["label"] for p in theirs]
         assert [p["score"] for p in ours] == pytest.approx([p["score"] for p in theirs], abs=1e-5)
+
+
+TITLES = ["Zapatillas Nike Air Talle 42", "Heladera Gafa No Frost", "Notebook Lenovo 15 pulgadas"]
+
+
+def full_distributions(predictor: Predictor, titles: list[str]) -> list[dict[str, float]]:
+    return [{p["label"]: p["score"] for p in result} for result in predictor.predict(titles, top_k=10_000)]
+
+
+def reordered_copy(folder: Path, destination: Path, rename: dict[str, str] | None = None) -> Path:
+    """The same model with its output columns (and id2label) in reverse order, categories renamed by `rename`."""
+    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    order = list(reversed(range(model.config.num_labels)))
+    output_layer = [module for module in model.classifier.modules() if isinstance(module, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        output_layer.weight.copy_(output_layer.weight[order])
+        output_layer.bias.copy_(output_layer.bias[order])
+    labels = [(rename or {}).get(model.config.id2label[i], model.config.id2label[i]) for i in order]
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: i for i, label in enumerate(labels)}
+    model.save_pretrained(destination)
+    AutoTokenizer.from_pretrained(folder).save_pretrained(destination)
+    return destination
+
+
+def test_ensemble_averages_the_probabilities_of_its_checkpoints(checkpoints):
+    ensemble = full_distributions(Predictor([checkpoints["mlp"], checkpoints["beto"]]), TITLES)
+    mlp = full_distributions(Predictor(checkpoints["mlp"]), TITLES)
+    beto = full_distributions(Predictor(checkpoints["beto"]), TITLES)
+    for together, first, second in zip(ensemble, mlp, beto):
+        assert together == pytest.approx({label: (first[label] + second[label]) / 2 for label in first}, abs=1e-6)
+
+
+def test_ensemble_matches_categories_by_name(checkpoints, tmp_path):
+    reordered = reordered_copy(checkpoints["mlp"], tmp_path / "reordered")
+    assert Predictor(reordered).labels != Predictor(checkpoints["mlp"]).labels
+    alone = full_distributions(Predictor(checkpoints["mlp"]), TITLES)
+    with_its_copy = full_distributions(Predictor([checkpoints["mlp"], reordered]), TITLES)
+    for ours, expected in zip(with_its_copy, alone):
+        assert ours == pytest.approx(expected, abs=1e-6)
+
+    label = Predictor(checkpoints["mlp"]).labels[0]
+    renamed = reordered_copy(checkpoints["mlp"], tmp_path / "renamed", rename={label: "MADE_UP"})
+    expected = rf"renamed was trained on other categories than .*mlp.*: 1 missing \(e.g. \['{label}'\]\), 1 extra"
+    with pytest.raises(ValueError, match=expected):
+        Predictor([checkpoints["mlp"], renamed])
+
+
+def test_model_given_several_times_predicts_with_the_ensemble(checkpoints):
+    mlp, lstm = str(checkpoints["mlp"]), str(checkpoints["lstm"])
+    result = run_predict("--model", mlp, "--model", lstm, *TITLES, "--top_k", "3")
+    assert result.returncode == 0, result.stderr
+    predicted = [json.loads(line)["predictions"] for line in result.stdout.splitlines()]
+    scores = [p["score"] for title in predicted for p in title]
+    ensemble = Predictor([mlp, lstm]).predict(TITLES, top_k=3)
+    assert [[p["label"] for p in title] for title in predicted] == [[p["label"] for p in t] for t in ensemble]
+    assert scores == pytest.approx([p["score"] for title in ensemble for p in title], abs=1e-6)
+    assert scores != pytest.approx([p["score"] for t in Predictor(mlp).predict(TITLES, top_k=3) for p in t])
 
 
 def test_titles_as_arguments_give_json_lines_in_order(checkpoints):
