@@ -9,8 +9,9 @@ OUTPUT_DIR/<model>; `--reuse` takes a finished run found there (its `all_results
 The peers are trained in this process on the same splits: fastText supervised (word bigrams, 10 epochs, titles
 lowercased and split on word characters), the same with character 3-5-grams of every word (fastText's subword
 features: do character n-grams help on these titles?) and scikit-learn's TfidfVectorizer (word 1-2 grams) with
-SGDClassifier. With several meli-hf models, their ensemble is scored too: one `Predictor` over the finished runs,
-the mean of their probabilities (`scripts/predict.py --model A --model B`); its training time is the sum of theirs.
+SGDClassifier (`--peers` picks which; `--peers` alone skips them). With several meli-hf models, their ensemble is
+scored too: one `Predictor` over the finished runs, the mean of their probabilities (`scripts/predict.py --model A
+--model B`); its training time is the sum of theirs.
 """
 
 import argparse
@@ -113,12 +114,22 @@ def run_ensemble(folders: list[Path], data: dict, train_seconds: float) -> dict:
     return result
 
 
+PEERS = {
+    "fasttext": ("fastText", lambda data: run_fasttext(data, character_ngrams=False)),
+    "fasttext_chars": ("fastText, chars", lambda data: run_fasttext(data, character_ngrams=True)),
+    "tfidf": ("TF-IDF + SGD", run_tfidf),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", default="../shared/data/meli2019-es", help="Challenge CSV folder.")
     parser.add_argument("--models", nargs="*", default=["mlp", "cnn", "lstm"], help="meli-hf models to train.")
     parser.add_argument("--output_dir", default="outputs/quality", help="Where the meli-hf runs are written.")
     parser.add_argument("--reuse", action="store_true", help="Reuse finished runs in OUTPUT_DIR/<model>.")
+    parser.add_argument(
+        "--peers", nargs="*", choices=list(PEERS), default=list(PEERS), help="Peers to train; none: meli-hf only."
+    )
     args = parser.parse_args()
 
     data = {split: read_split(Path(args.data_dir) / f"{split}.csv.gz") for split in ("train", "validation", "test")}
@@ -130,9 +141,9 @@ def main() -> None:
         train_seconds = sum(results[f"meli-hf {model}"]["train_seconds"] for model in args.models)
         folders = [Path(args.output_dir) / model for model in args.models]
         results[f"meli-hf {'+'.join(args.models)}"] = run_ensemble(folders, data, train_seconds)
-    results["fastText"] = run_fasttext(data, character_ngrams=False)
-    results["fastText, chars"] = run_fasttext(data, character_ngrams=True)
-    results["TF-IDF + SGD"] = run_tfidf(data)
+    for peer in args.peers:
+        name, run = PEERS[peer]
+        results[name] = run(data)
 
     print(f"{'model':20} {'val bal.acc':>11} {'test bal.acc':>12} {'test acc':>9} {'test F1':>8} {'train time':>11}")
     for name, result in results.items():
