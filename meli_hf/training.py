@@ -176,6 +176,10 @@ class MeliTrainingArguments(TrainingArguments):
     num_train_epochs: float | None = field(
         default=None, metadata={"help": "Training epochs. Default: 10 for mlp, 8 for cnn/lstm, 3 for beto."}
     )
+    dataloader_pin_memory: bool | None = field(
+        default=None,
+        metadata={"help": "Pin batches in page-locked memory for faster GPU copies. Default: true where a GPU is."},
+    )
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
     save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint: no, steps, epoch or best."})
     logging_strategy: str = field(default="epoch", metadata={"help": "When to log the train loss."})
@@ -195,6 +199,9 @@ class MeliTrainingArguments(TrainingArguments):
         self._unresolved = {name for name in MODEL_DEPENDENT_PLACEHOLDERS if getattr(self, name) is None}
         for name in self._unresolved:
             setattr(self, name, MODEL_DEPENDENT_PLACEHOLDERS[name])
+        # Pinning without an accelerator does nothing but make PyTorch warn at every dataloader.
+        if self.dataloader_pin_memory is None:
+            self.dataloader_pin_memory = torch.accelerator.is_available()
         super().__post_init__()
 
     def resolve_model_defaults(self, model: str) -> None:

@@ -112,6 +112,17 @@ def test_lstm_batches_titles_of_similar_length_by_default(sample_dir, tmp_path, 
     assert isinstance(sampler, LengthGroupedSampler) and sampler.lengths == expected
 
 
+def test_memory_is_pinned_only_where_an_accelerator_is(tmp_path, monkeypatch):
+    parser = HfArgumentParser(MeliTrainingArguments)
+    for available in (False, True):
+        monkeypatch.setattr(torch.accelerator, "is_available", lambda available=available: available)
+        (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path)])
+        assert args.dataloader_pin_memory is available
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
+    (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path), "--dataloader_pin_memory", "true"])
+    assert args.dataloader_pin_memory is True
+
+
 def test_half_precision_checkpoint_is_fine_tuned_in_float32(sample_dir, tiny_bert_dir, tmp_path):
     # Transformers 5 loads a checkpoint in its stored dtype; optimizer steps on float16 weights would be lost.
     from meli_hf.training import build_model
