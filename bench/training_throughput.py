@@ -111,6 +111,8 @@ def main() -> None:
     )
 
     def training_args(model: str, **overrides) -> MeliTrainingArguments:
+        # Shuffled batches as in the plain loop, also for the LSTM, whose training default groups them by length.
+        overrides = {"train_sampling_strategy": "random"} | overrides
         training = MeliTrainingArguments(
             output_dir="/tmp/meli-throughput",
             max_steps=args.steps,

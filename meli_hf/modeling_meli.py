@@ -18,6 +18,17 @@ from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, Me
 BIGRAM_HASH_MULTIPLIER = 116_049_371
 
 
+class MeliDropout(nn.Dropout):
+    """`nn.Dropout` with the same keep probability and scaling. On CPU it draws its mask by comparing uniform noise,
+    about twice as fast as PyTorch's CPU `bernoulli_` (a fifth of an MLP step at the course's shapes); elsewhere it
+    is `nn.Dropout`, whose fused GPU kernel is the faster one."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if self.training and 0.0 < self.p < 1.0 and input.is_cpu:
+            return input * ((torch.rand_like(input) >= self.p) * (1.0 / (1.0 - self.p)))
+        return super().forward(input)
+
+
 class MeliMeanEncoder(nn.Module):
     """Mean of the vectors of the real tokens of each title and, with `bigram_buckets`, of its word bigrams hashed
     into that many buckets (fastText's `wordNgrams=2`): the word order that a mean of words alone cannot see."""
@@ -99,7 +110,7 @@ class MeliClassificationHead(nn.Module):
         super().__init__()
         layers = []
         for size in config.hidden_layers:
-            layers += [nn.Linear(input_size, size), nn.ReLU(), nn.Dropout(config.dropout)]
+            layers += [nn.Linear(input_size, size), nn.ReLU(), MeliDropout(config.dropout)]
             input_size = size
         self.hidden = nn.Sequential(*layers)
         self.out_proj = nn.Linear(input_size, config.num_labels)
@@ -121,7 +132,7 @@ class MeliPreTrainedModel(PreTrainedModel):
         self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
         # Frozen vectors get no optimizer state; `forward` also detaches them, since loading replaces the parameter.
         self.embeddings.weight.requires_grad = not config.freeze_embeddings
-        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.embedding_dropout = MeliDropout(config.dropout)
         self.encoder = self.encoder_class(config)
         self.classifier = MeliClassificationHead(config, self.encoder.output_size)
         self.post_init()

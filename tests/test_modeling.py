@@ -14,7 +14,7 @@ from meli_hf import (
     MeliMLPConfig,
     MeliMLPForSequenceClassification,
 )
-from meli_hf.modeling_meli import BIGRAM_HASH_MULTIPLIER
+from meli_hf.modeling_meli import BIGRAM_HASH_MULTIPLIER, MeliDropout
 
 ARCHITECTURES = [
     (MeliMLPConfig, MeliMLPForSequenceClassification),
@@ -106,6 +106,20 @@ def test_dropout_is_off_in_eval_mode(config_class, model_class):
     assert not torch.equal(model(input_ids=INPUT_IDS).logits, model(input_ids=INPUT_IDS).logits)
     model.eval()
     torch.testing.assert_close(model(input_ids=INPUT_IDS).logits, model(input_ids=INPUT_IDS).logits)
+
+
+def test_cpu_dropout_drops_and_rescales_as_torch_does():
+    torch.manual_seed(0)
+    inputs = torch.full((400, 1000), 2.0, requires_grad=True)
+    dropout = MeliDropout(0.3)
+    outputs = dropout(inputs)
+    kept = outputs != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    torch.testing.assert_close(outputs[kept], torch.full_like(outputs[kept], 2.0 / 0.7))
+    outputs.sum().backward()
+    torch.testing.assert_close(inputs.grad, kept.float() / 0.7)
+    assert torch.equal(dropout.eval()(inputs), inputs)
+    assert torch.equal(MeliDropout(1.0).train()(inputs), torch.zeros_like(inputs))
 
 
 @pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)
