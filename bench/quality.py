@@ -5,11 +5,13 @@ validation and test balanced accuracy, accuracy, macro-F1 and training time, sid
     python bench/quality.py --data_dir ../shared/data/meli2019-es --models mlp cnn lstm --output_dir outputs/quality
 
 Each meli-hf model is trained by `scripts/train.py` with its defaults (as a user would run it) into
-OUTPUT_DIR/<model>; `--reuse` takes a finished run found there (its `all_results.json`) instead of training again.
+OUTPUT_DIR/<model>, once per `--seeds` value (a seed other than the Trainer's default 42 runs into
+OUTPUT_DIR/<model>-seed<N>: the spread between seeds is the noise of a comparison); `--reuse` takes a finished run
+found there (its `all_results.json`) instead of training again.
 The peers are trained in this process on the same splits: fastText supervised (word bigrams, 10 epochs, titles
 lowercased and split on word characters), the same with character 3-5-grams of every word (fastText's subword
 features: do character n-grams help on these titles?) and scikit-learn's TfidfVectorizer (word 1-2 grams) with
-SGDClassifier (`--peers` picks which; `--peers` alone skips them). With several meli-hf models, their ensemble is
+SGDClassifier (`--peers` picks which; `--peers` alone skips them). With several meli-hf runs, their ensemble is
 scored too: one `Predictor` over the finished runs, the mean of their probabilities (`scripts/predict.py --model A
 --model B`); its training time is the sum of theirs.
 """
@@ -34,6 +36,7 @@ from meli_hf import Predictor
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = re.compile(r"\w+")
 SPLITS = {"validation": "eval", "test": "test"}
+DEFAULT_SEED = 42  # TrainingArguments' default: its runs keep the plain folder name OUTPUT_DIR/<model>
 
 
 def read_split(path: Path) -> tuple[list[str], list[str]]:
@@ -88,13 +91,17 @@ def run_tfidf(data: dict) -> dict:
     return result
 
 
-def run_meli(model: str, data_dir: str, output_dir: Path, reuse: bool) -> dict:
+def run_name(model: str, seed: int) -> str:
+    return model if seed == DEFAULT_SEED else f"{model}-seed{seed}"
+
+
+def run_meli(model: str, seed: int, data_dir: str, output_dir: Path, reuse: bool) -> dict:
     """Train `--model` with scripts/train.py (or reuse a finished run) and read its all_results.json."""
-    folder = output_dir / model
+    folder = output_dir / run_name(model, seed)
     results_file = folder / "all_results.json"
     if not (reuse and results_file.is_file()):
         command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", model, "--data_dir", data_dir]
-        command += ["--output_dir", str(folder), "--disable_tqdm", "true"]
+        command += ["--seed", str(seed), "--output_dir", str(folder), "--disable_tqdm", "true"]
         print("running:", " ".join(command), flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     metrics = json.loads(results_file.read_text())
@@ -126,6 +133,9 @@ def main() -> None:
     parser.add_argument("--data_dir", default="../shared/data/meli2019-es", help="Challenge CSV folder.")
     parser.add_argument("--models", nargs="*", default=["mlp", "cnn", "lstm"], help="meli-hf models to train.")
     parser.add_argument("--output_dir", default="outputs/quality", help="Where the meli-hf runs are written.")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[DEFAULT_SEED], help="Seeds each model is trained with (--seed)."
+    )
     parser.add_argument("--reuse", action="store_true", help="Reuse finished runs in OUTPUT_DIR/<model>.")
     parser.add_argument(
         "--peers", nargs="*", choices=list(PEERS), default=list(PEERS), help="Peers to train; none: meli-hf only."
@@ -135,21 +145,27 @@ def main() -> None:
     data = {split: read_split(Path(args.data_dir) / f"{split}.csv.gz") for split in ("train", "validation", "test")}
     print(f"data: {args.data_dir}  rows: { {split: len(d[0]) for split, d in data.items()} }", flush=True)
     results = {}
+    runs = [run_name(model, seed) for model in args.models for seed in args.seeds]
     for model in args.models:
-        results[f"meli-hf {model}"] = run_meli(model, args.data_dir, Path(args.output_dir), args.reuse)
-    if len(args.models) > 1:
-        train_seconds = sum(results[f"meli-hf {model}"]["train_seconds"] for model in args.models)
-        folders = [Path(args.output_dir) / model for model in args.models]
-        results[f"meli-hf {'+'.join(args.models)}"] = run_ensemble(folders, data, train_seconds)
+        for seed in args.seeds:
+            results[f"meli-hf {run_name(model, seed)}"] = run_meli(
+                model, seed, args.data_dir, Path(args.output_dir), args.reuse
+            )
+    if len(runs) > 1:
+        train_seconds = sum(results[f"meli-hf {run}"]["train_seconds"] for run in runs)
+        folders = [Path(args.output_dir) / run for run in runs]
+        results[f"meli-hf {'+'.join(runs)}"] = run_ensemble(folders, data, train_seconds)
     for peer in args.peers:
         name, run = PEERS[peer]
         results[name] = run(data)
 
-    print(f"{'model':20} {'val bal.acc':>11} {'test bal.acc':>12} {'test acc':>9} {'test F1':>8} {'train time':>11}")
+    width = max(len(name) for name in results)
+    header = f"{'val bal.acc':>11} {'test bal.acc':>12} {'test acc':>9} {'test F1':>8} {'train time':>11}"
+    print(f"{'model':{width}} {header}")
     for name, result in results.items():
         validation, test = result["validation"], result["test"]
         print(
-            f"{name:20} {validation['balanced_accuracy']:11.4f} {test['balanced_accuracy']:12.4f}"
+            f"{name:{width}} {validation['balanced_accuracy']:11.4f} {test['balanced_accuracy']:12.4f}"
             f" {test['accuracy']:9.4f} {test['macro_f1']:8.4f} {result['train_seconds']:10.0f}s"
         )
     print(json.dumps(results))
