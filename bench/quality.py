@@ -30,13 +30,14 @@ from pathlib import Path
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from transformers import TrainingArguments
 
 from meli_hf import Predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = re.compile(r"\w+")
 SPLITS = {"validation": "eval", "test": "test"}
-DEFAULT_SEED = 42  # TrainingArguments' default: its runs keep the plain folder name OUTPUT_DIR/<model>
+DEFAULT_SEED = TrainingArguments.seed  # runs with the Trainer's default seed keep the folder OUTPUT_DIR/<model>
 
 
 def read_split(path: Path) -> tuple[list[str], list[str]]:
@@ -95,9 +96,8 @@ def run_name(model: str, seed: int) -> str:
     return model if seed == DEFAULT_SEED else f"{model}-seed{seed}"
 
 
-def run_meli(model: str, seed: int, data_dir: str, output_dir: Path, reuse: bool) -> dict:
-    """Train `--model` with scripts/train.py (or reuse a finished run) and read its all_results.json."""
-    folder = output_dir / run_name(model, seed)
+def run_meli(model: str, seed: int, data_dir: str, folder: Path, reuse: bool) -> dict:
+    """Train `--model` with scripts/train.py into `folder` (or reuse a finished run) and read its all_results.json."""
     results_file = folder / "all_results.json"
     if not (reuse and results_file.is_file()):
         command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", model, "--data_dir", data_dir]
@@ -145,12 +145,9 @@ def main() -> None:
     data = {split: read_split(Path(args.data_dir) / f"{split}.csv.gz") for split in ("train", "validation", "test")}
     print(f"data: {args.data_dir}  rows: { {split: len(d[0]) for split, d in data.items()} }", flush=True)
     results = {}
-    runs = [run_name(model, seed) for model in args.models for seed in args.seeds]
-    for model in args.models:
-        for seed in args.seeds:
-            results[f"meli-hf {run_name(model, seed)}"] = run_meli(
-                model, seed, args.data_dir, Path(args.output_dir), args.reuse
-            )
+    runs = {run_name(model, seed): (model, seed) for model in args.models for seed in args.seeds}
+    for run, (model, seed) in runs.items():
+        results[f"meli-hf {run}"] = run_meli(model, seed, args.data_dir, Path(args.output_dir) / run, args.reuse)
     if len(runs) > 1:
         train_seconds = sum(results[f"meli-hf {run}"]["train_seconds"] for run in runs)
         folders = [Path(args.output_dir) / run for run in runs]
