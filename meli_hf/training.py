@@ -159,7 +159,7 @@ class MeliTrainingArguments(TrainingArguments):
 
     output_dir: str | None = field(default=None, metadata={"help": "Output folder. Default: outputs/<model>."})
     learning_rate: float | None = field(
-        default=None, metadata={"help": "Default: 1e-3 for mlp/cnn/lstm, 5e-5 for beto."}
+        default=None, metadata={"help": "Default: 2e-3 for mlp, 1e-3 for cnn/lstm, 5e-5 for beto."}
     )
     per_device_train_batch_size: int | None = field(
         default=None, metadata={"help": "Default: 256 for mlp/cnn/lstm, 32 for beto."}
