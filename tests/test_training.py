@@ -193,17 +193,29 @@ def test_class_balanced_loss_gives_every_class_the_same_total_weight():
 
 
 def test_class_balance_flag_trains_with_the_weighted_loss(sample_dir, tmp_path, monkeypatch):
-    weights_seen = []
+    losses_seen = []
     weighted_loss = ClassBalancedLoss.__call__
     monkeypatch.setattr(
         ClassBalancedLoss,
         "__call__",
-        lambda self, *a, **k: weights_seen.append(self.weights) or weighted_loss(self, *a, **k),
+        lambda self, *a, **k: losses_seen.append(self) or weighted_loss(self, *a, **k),
     )
     metrics = train(
         "--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), "--class_balance", "1"
     )
-    assert weights_seen and weights_seen[0].shape == (30,) and metrics["test_balanced_accuracy"] > 0.6
+    assert losses_seen and losses_seen[0].weights.shape == (30,) and metrics["test_balanced_accuracy"] > 0.6
+    assert losses_seen[0].label_smoothing == 0.1  # the MLP's default
+
+
+def test_label_smoothing_defaults_per_model_and_the_flag_wins(tmp_path):
+    parser = HfArgumentParser(MeliTrainingArguments)
+    for model, factor in (("mlp", 0.1), ("cnn", 0.0), ("lstm", 0.0), ("beto", 0.0)):
+        (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path)])
+        args.resolve_model_defaults(model)
+        assert args.label_smoothing_factor == factor
+    (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path), "--label_smoothing_factor", "0"])
+    args.resolve_model_defaults("mlp")
+    assert args.label_smoothing_factor == 0.0
 
 
 def test_resume_from_checkpoint_finishes_the_run(sample_dir, tmp_path):
