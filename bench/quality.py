@@ -10,8 +10,10 @@ OUTPUT_DIR/<model>-seed<N>: the spread between seeds is the noise of a compariso
 found there (its `all_results.json`) instead of training again.
 The peers are trained in this process on the same splits: fastText supervised (word bigrams, 10 epochs, titles
 lowercased and split on word characters), the same with character 3-5-grams of every word (fastText's subword
-features: do character n-grams help on these titles?) and scikit-learn's TfidfVectorizer (word 1-2 grams) with
-SGDClassifier (`--peers` picks which; `--peers` alone skips them). With several meli-hf runs, their ensemble is
+features: do character n-grams help on these titles?), the same on the words meli-hf's word tokenizer keeps (the
+course's preprocessing drops digits, words under 3 letters and stopwords: does that lose anything?) and
+scikit-learn's TfidfVectorizer (word 1-2 grams) with SGDClassifier (`--peers` picks which; `--peers` alone skips
+them). With several meli-hf runs, their ensemble is
 scored too: one `Predictor` over the finished runs, the mean of their probabilities (`scripts/predict.py --model A
 --model B`); its training time is the sum of theirs.
 """
@@ -33,6 +35,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from transformers import TrainingArguments
 
 from meli_hf import Predictor
+from meli_hf.tokenization import course_tokenize
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = re.compile(r"\w+")
@@ -58,14 +61,18 @@ def fasttext_line(title: str) -> str:
     return " ".join(WORDS.findall(title.lower()))
 
 
-def run_fasttext(data: dict, character_ngrams: bool) -> dict:
+def course_line(title: str) -> str:
+    return " ".join(course_tokenize(title))
+
+
+def run_fasttext(data: dict, to_line=fasttext_line, character_ngrams: bool = False) -> dict:
     import fasttext
 
     with tempfile.TemporaryDirectory() as work:
         train_file = Path(work) / "train.txt"
         titles, categories = data["train"]
         train_file.write_text(
-            "".join(f"__label__{c} {fasttext_line(t)}\n" for t, c in zip(titles, categories)), encoding="utf-8"
+            "".join(f"__label__{c} {to_line(t)}\n" for t, c in zip(titles, categories)), encoding="utf-8"
         )
         start = time.perf_counter()
         subwords = {"minn": 3, "maxn": 5} if character_ngrams else {}
@@ -74,7 +81,7 @@ def run_fasttext(data: dict, character_ngrams: bool) -> dict:
     result = {"train_seconds": seconds}
     for split in SPLITS:
         titles, truth = data[split]
-        labels, _ = model.predict([fasttext_line(t) for t in titles], k=1)
+        labels, _ = model.predict([to_line(t) for t in titles], k=1)
         result[split] = scores(truth, [label[0].removeprefix("__label__") for label in labels])
     return result
 
@@ -122,8 +129,9 @@ def run_ensemble(folders: list[Path], data: dict, train_seconds: float) -> dict:
 
 
 PEERS = {
-    "fasttext": ("fastText", lambda data: run_fasttext(data, character_ngrams=False)),
+    "fasttext": ("fastText", run_fasttext),
     "fasttext_chars": ("fastText, chars", lambda data: run_fasttext(data, character_ngrams=True)),
+    "fasttext_course": ("fastText, course words", lambda data: run_fasttext(data, to_line=course_line)),
     "tfidf": ("TF-IDF + SGD", run_tfidf),
 }
 
