@@ -30,6 +30,13 @@ def train(*flags: str) -> dict:
     return run_training(model_args, data_args, training_args)
 
 
+def resolved_training_args(model: str, *flags: str) -> MeliTrainingArguments:
+    """Training arguments as `scripts/train.py --model MODEL FLAGS` resolves them."""
+    (args,) = HfArgumentParser(MeliTrainingArguments).parse_args_into_dataclasses(list(flags))
+    args.resolve_model_defaults(model)
+    return args
+
+
 @pytest.mark.parametrize("model", ["mlp", "cnn", "lstm"])
 def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
     metrics = train(
@@ -97,10 +104,8 @@ def test_lstm_batches_titles_of_similar_length_by_default(sample_dir, tmp_path, 
     from meli_hf.data import load_meli
     from meli_hf.training import MODELS, MeliTrainer
 
-    parser = HfArgumentParser(MeliTrainingArguments)
     for model, strategy in (("mlp", "random"), ("lstm", "group_by_length")):
-        (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path)])
-        args.resolve_model_defaults(model)
+        args = resolved_training_args(model, "--output_dir", str(tmp_path))
         assert args.train_sampling_strategy == strategy
     train = WordIdBatches(load_meli(sample_dir, max_rows={"train": 512}, seed=0)["train"])
     config = MODELS["lstm"].config_class(vocab_size=600, embedding_dim=8, hidden_layers=[8], lstm_hidden_size=8)
@@ -208,13 +213,9 @@ def test_class_balance_flag_trains_with_the_weighted_loss(sample_dir, tmp_path, 
 
 
 def test_label_smoothing_defaults_per_model_and_the_flag_wins(tmp_path):
-    parser = HfArgumentParser(MeliTrainingArguments)
     for model, factor in (("mlp", 0.1), ("cnn", 0.0), ("lstm", 0.0), ("beto", 0.0)):
-        (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path)])
-        args.resolve_model_defaults(model)
-        assert args.label_smoothing_factor == factor
-    (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path), "--label_smoothing_factor", "0"])
-    args.resolve_model_defaults("mlp")
+        assert resolved_training_args(model, "--output_dir", str(tmp_path)).label_smoothing_factor == factor
+    args = resolved_training_args("mlp", "--output_dir", str(tmp_path), "--label_smoothing_factor", "0")
     assert args.label_smoothing_factor == 0.0
 
 
