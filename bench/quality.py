@@ -13,9 +13,8 @@ lowercased and split on word characters), the same with character 3-5-grams of e
 features: do character n-grams help on these titles?), the same on the words meli-hf's word tokenizer keeps (the
 course's preprocessing drops digits, words under 3 letters and stopwords: does that lose anything?) and
 scikit-learn's TfidfVectorizer (word 1-2 grams) with SGDClassifier (`--peers` picks which; `--peers` alone skips
-them). With several meli-hf runs, their ensemble is
-scored too: one `Predictor` over the finished runs, the mean of their probabilities (`scripts/predict.py --model A
---model B`); its training time is the sum of theirs.
+them). With several meli-hf runs, their ensemble is scored too: one `Predictor` over the finished runs, the mean
+of their probabilities (`scripts/predict.py --model A --model B`); its training time is the sum of theirs.
 """
 
 import argparse
@@ -27,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -65,7 +65,7 @@ def course_line(title: str) -> str:
     return " ".join(course_tokenize(title))
 
 
-def run_fasttext(data: dict, to_line=fasttext_line, character_ngrams: bool = False) -> dict:
+def run_fasttext(data: dict, to_line: Callable[[str], str] = fasttext_line, character_ngrams: bool = False) -> dict:
     import fasttext
 
     with tempfile.TemporaryDirectory() as work:
@@ -154,17 +154,17 @@ def main() -> None:
     print(f"data: {args.data_dir}  rows: { {split: len(d[0]) for split, d in data.items()} }", flush=True)
     results = {}
     runs = {run_name(model, seed): (model, seed) for model in args.models for seed in args.seeds}
+    folders = {run: Path(args.output_dir) / run for run in runs}
     for run, (model, seed) in runs.items():
-        results[f"meli-hf {run}"] = run_meli(model, seed, args.data_dir, Path(args.output_dir) / run, args.reuse)
+        results[f"meli-hf {run}"] = run_meli(model, seed, args.data_dir, folders[run], args.reuse)
     if len(runs) > 1:
         train_seconds = sum(results[f"meli-hf {run}"]["train_seconds"] for run in runs)
-        folders = [Path(args.output_dir) / run for run in runs]
-        results[f"meli-hf {'+'.join(runs)}"] = run_ensemble(folders, data, train_seconds)
+        results[f"meli-hf {'+'.join(runs)}"] = run_ensemble(list(folders.values()), data, train_seconds)
     for peer in args.peers:
         name, run = PEERS[peer]
         results[name] = run(data)
 
-    width = max(len(name) for name in results)
+    width = max([len("model"), *map(len, results)])
     header = f"{'val bal.acc':>11} {'test bal.acc':>12} {'test acc':>9} {'test F1':>8} {'train time':>11}"
     print(f"{'model':{width}} {header}")
     for name, result in results.items():
