@@ -107,7 +107,8 @@ def main() -> None:
     tokenizer = build_word_tokenizer(dataset, data_dir, data_args)
     print(
         f"data: {data_dir}  train rows: {len(dataset['train']):,}  labels: {len(id2label)}  "
-        f"torch threads: {torch.get_num_threads()}  keep_freed_memory_in_heap: {args.keep_freed_memory}"
+        f"torch threads: {torch.get_num_threads()}  CPU kernels: {torch.backends.cpu.get_cpu_capability()}  "
+        f"keep_freed_memory_in_heap: {args.keep_freed_memory}"
     )
 
     def training_args(model: str, **overrides) -> MeliTrainingArguments:
