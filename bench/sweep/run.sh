@@ -8,6 +8,7 @@
 #     OMP_NUM_THREADS=1 xargs -P 10 -L 1 bench/sweep/run.sh < bench/sweep/round2.txt
 #     xargs -P 1 -L 1 bench/sweep/run.sh < bench/sweep/round3.txt
 #     OMP_NUM_THREADS=1 xargs -P 2 -L 1 bench/sweep/run.sh < bench/sweep/round4.txt
+#     OMP_NUM_THREADS=1 xargs -P 2 -L 1 bench/sweep/run.sh < bench/sweep/round5.txt
 #
 # DATA_DIR (default ../shared/data/meli2019-es) and SWEEP_DIR (default outputs/sweep) set where.
 data_dir=${DATA_DIR:-../shared/data/meli2019-es}
