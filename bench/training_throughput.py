@@ -7,13 +7,16 @@ same optimizer, in one process; then the Trainer with `dataloader_num_workers`, 
 
 Both loops start from the same initial weights, draw shuffled batches of the real training split through the
 project's `WordIdBatches` + `WordIdCollator`, and run fused AdamW with a linear schedule and gradient clipping at
-1.0 (the Trainer's defaults). The first `--warmup` steps of every run are not timed.
+1.0 (the Trainer's defaults). The first `--warmup` steps of every run are not timed. On a shared CPU the speed
+drifts between runs: `--repeats N` runs every loop N times, taking turns, and reports the median and the range.
 """
 
 import argparse
 import copy
 import json
+import statistics
 import time
+from functools import partial
 
 import torch
 from transformers import Trainer, TrainerCallback, get_linear_schedule_with_warmup
@@ -85,6 +88,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="Optimizer steps per run.")
     parser.add_argument("--warmup", type=int, default=30, help="Untimed first steps of each run.")
     parser.add_argument("--batch_size", type=int, default=256, help="Training batch size.")
+    parser.add_argument("--repeats", type=int, default=1, help="Runs of every loop, taken in turn; median reported.")
     parser.add_argument(
         "--variants",
         action=argparse.BooleanOptionalAction,
@@ -137,8 +141,6 @@ def main() -> None:
         initial = build_model(model_args, tokenizer, id2label, seed=42)
         train = prepare_datasets(dataset, tokenizer, model_name, 64, training_args(model_name))["train"]
         collator = build_collator(model_name, tokenizer)
-        plain = plain_loop(copy.deepcopy(initial), train, collator, training_args(model_name), args.steps, args.warmup)
-        runs = [("plain PyTorch loop", plain)]
         variants = {"Trainer": {}}
         if args.variants:
             variants |= {
@@ -146,19 +148,22 @@ def main() -> None:
                 "Trainer, group_by_length": {"train_sampling_strategy": "group_by_length"},
                 "Trainer, torch_compile": {"torch_compile": True},
             }
-        for name, overrides in variants.items():
-            speed = trainer_loop(
-                copy.deepcopy(initial),
-                train,
-                collator,
-                training_args(model_name, **overrides),
-                args.steps,
-                args.warmup,
+        loops = {"plain PyTorch loop": partial(plain_loop, args=training_args(model_name))}
+        loops |= {name: partial(trainer_loop, args=training_args(model_name, **o)) for name, o in variants.items()}
+        speeds = {name: [] for name in loops}
+        for _ in range(args.repeats):
+            for name, loop in loops.items():
+                model = copy.deepcopy(initial)
+                speeds[name].append(loop(model, train, collator, steps=args.steps, warmup=args.warmup))
+        plain = statistics.median(speeds["plain PyTorch loop"])
+        for name, runs in speeds.items():
+            speed = statistics.median(runs)
+            ratio = speed / plain
+            spread = f"  ({min(runs):,.0f}-{max(runs):,.0f})" if len(runs) > 1 else ""
+            results.append(
+                {"model": model_name, "run": name, "samples_per_second": speed, "of_plain": ratio, "runs": runs}
             )
-            runs.append((name, speed))
-        for name, speed in runs:
-            results.append({"model": model_name, "run": name, "samples_per_second": speed, "of_plain": speed / plain})
-            print(f"{model_name:5} {name:38} {speed:9,.0f} samples/s  {speed / plain:5.2f} x plain", flush=True)
+            print(f"{model_name:5} {name:38} {speed:9,.0f} samples/s  {ratio:5.2f} x plain{spread}", flush=True)
     print(json.dumps(results))
 
 
