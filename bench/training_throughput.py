@@ -102,6 +102,8 @@ def main() -> None:
         help="Apply run_training's malloc setting (keep_freed_memory_in_heap) first.",
     )
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: must be at least 1.")
 
     if args.keep_freed_memory:
         keep_freed_memory_in_heap()
