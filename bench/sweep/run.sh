@@ -9,14 +9,20 @@
 #     xargs -P 1 -L 1 bench/sweep/run.sh < bench/sweep/round3.txt
 #     OMP_NUM_THREADS=1 xargs -P 2 -L 1 bench/sweep/run.sh < bench/sweep/round4.txt
 #     OMP_NUM_THREADS=1 xargs -P 2 -L 1 bench/sweep/run.sh < bench/sweep/round5.txt
+#     OMP_NUM_THREADS=1 xargs -P 2 -L 1 bench/sweep/run.sh < bench/sweep/round6.txt
+#     OMP_NUM_THREADS=1 xargs -P 2 -L 1 bench/sweep/run.sh < bench/sweep/round7.txt
 #
-# DATA_DIR (default ../shared/data/meli2019-es) and SWEEP_DIR (default outputs/sweep) set where.
+# Rounds 6 and 7 read outputs/title-vectors-300.txt: python bench/title_vectors.py --output outputs/title-vectors-300.txt
+#
+# DATA_DIR (default ../shared/data/meli2019-es) and SWEEP_DIR (default outputs/sweep) set where. A run whose folder
+# already holds all_results.json is not trained again, only printed.
 data_dir=${DATA_DIR:-../shared/data/meli2019-es}
 sweep_dir=${SWEEP_DIR:-outputs/sweep}
 name=$1; shift
 mkdir -p "$sweep_dir"
-python3 scripts/train.py "$@" --data_dir "$data_dir" --output_dir "$sweep_dir/$name" --disable_tqdm true \
-    > "$sweep_dir/$name.log" 2>&1
+[ -f "$sweep_dir/$name/all_results.json" ] ||
+    python3 scripts/train.py "$@" --data_dir "$data_dir" --output_dir "$sweep_dir/$name" --disable_tqdm true \
+        > "$sweep_dir/$name.log" 2>&1
 python3 - "$sweep_dir/$name" <<'PY' || tail -5 "$sweep_dir/$name.log"
 import json, sys
 from pathlib import Path

@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Word vectors learnt from the training titles alone, as a stand-in for the course's SBW vectors on the real sample.
+
+Users initialise the embeddings with `--word_vectors SBW-vectors-300-min5.txt.gz`; that file cannot reach this
+machine. This trains fastText skip-gram vectors (no labels, no subwords) on the words meli-hf's word tokenizer keeps
+from the training titles and writes them in word2vec text format, the file `--word_vectors` reads:
+
+    python bench/title_vectors.py --data_dir ../shared/data/meli2019-es --output outputs/title-vectors-300.txt
+    python scripts/train.py --model mlp --data_dir ../shared/data/meli2019-es \
+        --word_vectors outputs/title-vectors-300.txt
+"""
+
+import argparse
+import csv
+import gzip
+import tempfile
+import time
+from pathlib import Path
+
+from meli_hf.tokenization import course_tokenize
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data_dir", default="../shared/data/meli2019-es", help="folder with train.csv.gz")
+    parser.add_argument("--output", required=True, help="word2vec text file to write")
+    parser.add_argument("--dim", type=int, default=300, help="vector size (the SBW vectors have 300)")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--min_count", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    import fasttext
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "titles.txt"
+        with gzip.open(Path(args.data_dir) / "train.csv.gz", "rt", encoding="utf-8") as fh, corpus.open("w") as out:
+            titles = 0
+            for row in csv.DictReader(fh):
+                out.write(" ".join(course_tokenize(row["title"])) + "\n")
+                titles += 1
+        model = fasttext.train_unsupervised(
+            str(corpus),
+            model="skipgram",
+            dim=args.dim,
+            epoch=args.epochs,
+            minCount=args.min_count,
+            minn=0,
+            maxn=0,
+            thread=args.threads,
+            verbose=0,
+        )
+    words = [word for word in model.get_words() if word != "</s>"]  # fastText's end-of-line token is not a word
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as fh:
+        fh.write(f"{len(words)} {args.dim}\n")
+        for word in words:
+            fh.write(word + " " + " ".join(f"{value:.5f}" for value in model.get_word_vector(word)) + "\n")
+    seconds = time.perf_counter() - started
+    print(
+        f"{titles:,} training titles -> {len(words):,} words x {args.dim} dims "
+        f"(skip-gram, {args.epochs} epochs, min count {args.min_count}) in {seconds:.0f} s: {output}"
+    )
+
+
+if __name__ == "__main__":
+    main()
