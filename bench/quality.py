@@ -7,7 +7,8 @@ validation and test balanced accuracy, accuracy, macro-F1 and training time, sid
 Each meli-hf model is trained by `scripts/train.py` with its defaults (as a user would run it) into
 OUTPUT_DIR/<model>, once per `--seeds` value (a seed other than the Trainer's default 42 runs into
 OUTPUT_DIR/<model>-seed<N>: the spread between seeds is the noise of a comparison); `--reuse` takes a finished run
-found there (its `all_results.json`) instead of training again.
+found there (its `all_results.json`) instead of training again; `--word_vectors FILE` initialises every run's
+embeddings from FILE (the course's SBW vectors, or `bench/title_vectors.py`'s on the real sample).
 The peers are trained in this process on the same splits: fastText supervised (word bigrams, 10 epochs, titles
 lowercased and split on word characters), the same with character 3-5-grams of every word (fastText's subword
 features: do character n-grams help on these titles?), the same on the words meli-hf's word tokenizer keeps (the
@@ -103,12 +104,14 @@ def run_name(model: str, seed: int) -> str:
     return model if seed == DEFAULT_SEED else f"{model}-seed{seed}"
 
 
-def run_meli(model: str, seed: int, data_dir: str, folder: Path, reuse: bool) -> dict:
+def run_meli(model: str, seed: int, data_dir: str, folder: Path, reuse: bool, word_vectors: str | None) -> dict:
     """Train `--model` with scripts/train.py into `folder` (or reuse a finished run) and read its all_results.json."""
     results_file = folder / "all_results.json"
     if not (reuse and results_file.is_file()):
         command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", model, "--data_dir", data_dir]
         command += ["--seed", str(seed), "--output_dir", str(folder), "--disable_tqdm", "true"]
+        if word_vectors:
+            command += ["--word_vectors", word_vectors]
         print("running:", " ".join(command), flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     metrics = json.loads(results_file.read_text())
@@ -145,18 +148,20 @@ def main() -> None:
         "--seeds", nargs="+", type=int, default=[DEFAULT_SEED], help="Seeds each model is trained with (--seed)."
     )
     parser.add_argument("--reuse", action="store_true", help="Reuse finished runs in OUTPUT_DIR/<model>.")
+    parser.add_argument("--word_vectors", help="word2vec text file every meli-hf run starts its embeddings from.")
     parser.add_argument(
         "--peers", nargs="*", choices=list(PEERS), default=list(PEERS), help="Peers to train; none: meli-hf only."
     )
     args = parser.parse_args()
 
     data = {split: read_split(Path(args.data_dir) / f"{split}.csv.gz") for split in ("train", "validation", "test")}
-    print(f"data: {args.data_dir}  rows: { {split: len(d[0]) for split, d in data.items()} }", flush=True)
+    vectors = f"  word vectors: {args.word_vectors}" if args.word_vectors else ""
+    print(f"data: {args.data_dir}  rows: { {split: len(d[0]) for split, d in data.items()} }{vectors}", flush=True)
     results = {}
     runs = {run_name(model, seed): (model, seed) for model in args.models for seed in args.seeds}
     folders = {run: Path(args.output_dir) / run for run in runs}
     for run, (model, seed) in runs.items():
-        results[f"meli-hf {run}"] = run_meli(model, seed, args.data_dir, folders[run], args.reuse)
+        results[f"meli-hf {run}"] = run_meli(model, seed, args.data_dir, folders[run], args.reuse, args.word_vectors)
     if len(runs) > 1:
         train_seconds = sum(results[f"meli-hf {run}"]["train_seconds"] for run in runs)
         results[f"meli-hf {'+'.join(runs)}"] = run_ensemble(list(folders.values()), data, train_seconds)
