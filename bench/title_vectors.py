@@ -11,18 +11,17 @@ from the training titles and writes them in word2vec text format, the file `--wo
 """
 
 import argparse
-import csv
-import gzip
 import tempfile
 import time
 from pathlib import Path
 
+from meli_hf import load_meli
 from meli_hf.tokenization import course_tokenize
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", default="../shared/data/meli2019-es", help="folder with train.csv.gz")
+    parser.add_argument("--data_dir", default="../shared/data/meli2019-es", help="challenge CSV or course folder")
     parser.add_argument("--output", required=True, help="word2vec text file to write")
     parser.add_argument("--dim", type=int, default=300, help="vector size (the SBW vectors have 300)")
     parser.add_argument("--epochs", type=int, default=5)
@@ -33,13 +32,10 @@ def main() -> None:
     import fasttext
 
     started = time.perf_counter()
+    titles = load_meli(args.data_dir)["train"]["title"]
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "titles.txt"
-        with gzip.open(Path(args.data_dir) / "train.csv.gz", "rt", encoding="utf-8") as fh, corpus.open("w") as out:
-            titles = 0
-            for row in csv.DictReader(fh):
-                out.write(" ".join(course_tokenize(row["title"])) + "\n")
-                titles += 1
+        corpus.write_text("".join(" ".join(course_tokenize(title)) + "\n" for title in titles), encoding="utf-8")
         model = fasttext.train_unsupervised(
             str(corpus),
             model="skipgram",
@@ -60,7 +56,7 @@ def main() -> None:
             fh.write(word + " " + " ".join(f"{value:.5f}" for value in model.get_word_vector(word)) + "\n")
     seconds = time.perf_counter() - started
     print(
-        f"{titles:,} training titles -> {len(words):,} words x {args.dim} dims "
+        f"{len(titles):,} training titles -> {len(words):,} words x {args.dim} dims "
         f"(skip-gram, {args.epochs} epochs, min count {args.min_count}) in {seconds:.0f} s: {output}"
     )
 
