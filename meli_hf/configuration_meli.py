@@ -1,5 +1,7 @@
 """Configurations of the word-embedding baselines (MLP, CNN, LSTM) of the MeLi 2019 course."""
 
+from typing import Literal
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
@@ -62,12 +64,15 @@ class MeliCNNConfig(MeliWordConfig):
 @strict
 class MeliLSTMConfig(MeliWordConfig):
     r"""
-    LSTM baseline: a (bidirectional) LSTM over packed sequences; the last hidden states feed the hidden layers.
+    LSTM baseline: a (bidirectional) LSTM over packed sequences; its pooled outputs feed the hidden layers.
 
     Args:
         lstm_hidden_size (`int`): hidden size of each LSTM direction.
         lstm_num_layers (`int`): stacked LSTM layers.
         bidirectional (`bool`): read titles in both directions.
+        lstm_pooling (`str`): `"last"`: the last hidden state of each direction; `"max"`: the maximum of the top
+            layer's outputs over the title's words. `"last"` here keeps checkpoints saved before the field existed
+            as they were trained; `scripts/train.py` picks its own default.
     """
 
     model_type = "meli-lstm"
@@ -75,6 +80,7 @@ class MeliLSTMConfig(MeliWordConfig):
     lstm_hidden_size: int = 512
     lstm_num_layers: int = 1
     bidirectional: bool = True
+    lstm_pooling: Literal["last", "max"] = "last"
 
 
 __all__ = ["MeliWordConfig", "MeliMLPConfig", "MeliCNNConfig", "MeliLSTMConfig"]

@@ -81,7 +81,8 @@ class MeliConvolutionEncoder(nn.Module):
 
 
 class MeliRecurrentEncoder(nn.Module):
-    """An LSTM over packed sequences; the output is the last hidden state of each direction of the top layer."""
+    """An LSTM over packed sequences, pooled as `config.lstm_pooling` says: the last hidden state of each direction
+    of the top layer, or the maximum of the top layer's outputs over the title's words (padding excluded)."""
 
     def __init__(self, config: MeliLSTMConfig):
         super().__init__()
@@ -95,12 +96,18 @@ class MeliRecurrentEncoder(nn.Module):
         )
         self.directions = 2 if config.bidirectional else 1
         self.output_size = config.lstm_hidden_size * self.directions
+        self.pooling = config.lstm_pooling
 
     def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-        lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
-        _, (hidden, _) = self.lstm(packed)
-        return torch.cat(list(hidden[-self.directions :]), dim=-1)
+        lengths = attention_mask.sum(dim=1).clamp(min=1)
+        packed = nn.utils.rnn.pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, (hidden, _) = self.lstm(packed)
+        if self.pooling == "last":
+            return torch.cat(list(hidden[-self.directions :]), dim=-1)
+        outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True)
+        positions = torch.arange(outputs.size(1), device=outputs.device)
+        inside = positions.unsqueeze(0) < lengths.unsqueeze(1)
+        return outputs.masked_fill(~inside.unsqueeze(-1), float("-inf")).amax(dim=1)
 
 
 class MeliClassificationHead(nn.Module):

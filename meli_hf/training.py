@@ -12,6 +12,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from datasets import DatasetDict
@@ -102,6 +103,9 @@ class ModelArguments:
     lstm_hidden_size: int = field(default=512, metadata={"help": "LSTM hidden size per direction."})
     lstm_num_layers: int = field(default=1, metadata={"help": "Stacked LSTM layers."})
     bidirectional: bool = field(default=True, metadata={"help": "Bidirectional LSTM."})
+    lstm_pooling: Literal["last", "max"] = field(
+        default="last", metadata={"help": "LSTM: last hidden states, or the maximum of the outputs over the words."}
+    )
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -335,6 +339,7 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
             "lstm_hidden_size",
             "lstm_num_layers",
             "bidirectional",
+            "lstm_pooling",
         )
         if name in spec.config_class.__dataclass_fields__
     }

@@ -99,6 +99,23 @@ def test_mlp_bigrams_start_at_zero_learn_and_survive_save_load(tmp_path):
     torch.testing.assert_close(loaded(input_ids=padded).logits, loaded(input_ids=INPUT_IDS).logits)
 
 
+def test_lstm_max_pooling_takes_the_maximum_over_real_words_only(tmp_path):
+    model = _model(MeliLSTMConfig, MeliLSTMForSequenceClassification, lstm_pooling="max").eval()
+    with torch.no_grad():
+        pooled = model.encoder(model.embeddings(INPUT_IDS), (INPUT_IDS != 0).long(), INPUT_IDS)
+        for row, length in enumerate((4, 1, 2)):  # each title alone, unpadded, through the bare LSTM
+            outputs, _ = model.encoder.lstm(model.embeddings(INPUT_IDS[row : row + 1, :length]))
+            torch.testing.assert_close(pooled[row], outputs[0].amax(dim=0))
+        last = _model(MeliLSTMConfig, MeliLSTMForSequenceClassification).eval()
+        assert not torch.allclose(model(input_ids=INPUT_IDS).logits, last(input_ids=INPUT_IDS).logits)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.lstm_pooling == "max"
+    torch.testing.assert_close(loaded(input_ids=INPUT_IDS).logits, model(input_ids=INPUT_IDS).logits)
+    with pytest.raises(Exception, match="lstm_pooling"):
+        MeliLSTMConfig(lstm_pooling="mean")
+
+
 @pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)
 def test_dropout_is_off_in_eval_mode(config_class, model_class):
     model = _model(config_class, model_class, dropout=0.5)
