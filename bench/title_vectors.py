@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from meli_hf import load_meli
+from meli_hf.data import find_source_files
 from meli_hf.tokenization import course_tokenize
 
 
@@ -32,7 +33,8 @@ def main() -> None:
     import fasttext
 
     started = time.perf_counter()
-    titles = load_meli(args.data_dir)["train"]["title"]
+    train_file = find_source_files(args.data_dir)["train"].path  # validation and test are not read
+    titles = load_meli({"train": train_file})["train"]["title"]
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "titles.txt"
         corpus.write_text("".join(" ".join(course_tokenize(title)) + "\n" for title in titles), encoding="utf-8")
