@@ -71,8 +71,8 @@ class MeliLSTMConfig(MeliWordConfig):
         lstm_num_layers (`int`): stacked LSTM layers.
         bidirectional (`bool`): read titles in both directions.
         lstm_pooling (`str`): `"last"`: the last hidden state of each direction; `"max"`: the maximum of the top
-            layer's outputs over the title's words. `"last"` here keeps checkpoints saved before the field existed
-            as they were trained; `scripts/train.py` picks its own default.
+            layer's outputs over the title's words. Checkpoints saved before the field existed load as `"last"`,
+            the way they were trained.
     """
 
     model_type = "meli-lstm"
