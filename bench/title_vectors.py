@@ -17,20 +17,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from meli_hf import load_meli
+from meli_hf.data import find_source_files
+from meli_hf.tokenization import course_tokenize
+from meli_hf.training import M_MMAP_THRESHOLD
+
 
 def fix_mmap_threshold() -> None:
-    """Make fastText's input matrix start as upstream fastText's does; call before anything large is allocated.
+    """Make fastText's input matrix start as upstream fastText's does; call before the titles are loaded.
 
     fasttext-numpy2 0.10.4 keeps matrices in `posix_memalign` memory, which it does not clear, and its
     `DenseMatrix::uniform` draws only `thread`/10 of the input matrix (upstream's `std::vector` leaves the rest
     zero). The rest holds whatever the heap held: after torch and datasets have allocated and freed large blocks,
     NaN or huge values, and training stops with "Encountered NaN." (seen at 10 to 100 dims). glibc raises its
     mmap threshold each time a large mmapped block is freed, so later large blocks come from the reused heap;
-    fixed at its default of 128 KiB from the start, large blocks keep coming from mmap as fresh zero pages.
+    fixed at its default of 128 KiB before the titles are loaded, large blocks keep coming from mmap as fresh
+    zero pages.
     """
     if sys.platform.startswith("linux"):
-        m_mmap_threshold = -3  # M_MMAP_THRESHOLD in glibc's malloc.h
-        ctypes.CDLL("libc.so.6").mallopt(m_mmap_threshold, 128 * 1024)
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def main() -> None:
@@ -45,10 +50,6 @@ def main() -> None:
 
     fix_mmap_threshold()
     import fasttext
-
-    from meli_hf import load_meli
-    from meli_hf.data import find_source_files
-    from meli_hf.tokenization import course_tokenize
 
     started = time.perf_counter()
     train_file = find_source_files(args.data_dir)["train"].path  # validation and test are not read
