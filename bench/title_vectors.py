@@ -11,8 +11,6 @@ from the training titles and writes them in word2vec text format, the file `--wo
 """
 
 import argparse
-import ctypes
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 from meli_hf import load_meli
 from meli_hf.data import find_source_files
 from meli_hf.tokenization import course_tokenize
-from meli_hf.training import M_MMAP_THRESHOLD
+from meli_hf.training import M_MMAP_THRESHOLD, set_malloc_option
 
 
 def fix_mmap_threshold() -> None:
@@ -28,14 +26,13 @@ def fix_mmap_threshold() -> None:
 
     fasttext-numpy2 0.10.4 keeps matrices in `posix_memalign` memory, which it does not clear, and its
     `DenseMatrix::uniform` draws only `thread`/10 of the input matrix (upstream's `std::vector` leaves the rest
-    zero). The rest holds whatever the heap held: after torch and datasets have allocated and freed large blocks,
+    zero). The rest holds whatever the heap held: after loading the titles has allocated and freed large blocks,
     NaN or huge values, and training stops with "Encountered NaN." (seen at 10 to 100 dims). glibc raises its
     mmap threshold each time a large mmapped block is freed, so later large blocks come from the reused heap;
     fixed at its default of 128 KiB before the titles are loaded, large blocks keep coming from mmap as fresh
     zero pages.
     """
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+    set_malloc_option(M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def main() -> None:

@@ -228,19 +228,23 @@ class MeliTrainingArguments(TrainingArguments):
             setattr(self, name, defaults[name])
 
 
+def set_malloc_option(parameter: int, value: int) -> None:
+    """glibc's `mallopt`; other platforms, and Linux without glibc, are left as they are."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(parameter, value)
+
+
 def keep_freed_memory_in_heap() -> None:
     """Let glibc reuse freed large blocks instead of returning them to the OS.
 
     glibc hands every allocation over 32 MB back to the kernel when it is freed, and the dense gradient of the
     word embeddings (50,002 x 300 floats, 60 MB) is allocated anew at every step, so each step page-faults 60 MB
-    in again: a third of an MLP step on 2 cores (bench/training_throughput.py). Other platforms are left as is.
+    in again: a third of an MLP step on 2 cores (bench/training_throughput.py).
     """
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
-        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    set_malloc_option(M_MMAP_THRESHOLD, 1 << 30)
+    set_malloc_option(M_TRIM_THRESHOLD, 1 << 30)
 
 
 class ClassBalancedLoss:
