@@ -2,13 +2,14 @@
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig
+from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
 from .data import MeliDataError, load_meli
 from .embeddings import WordVectors, load_word_vectors
 from .modeling_meli import (
     MeliCNNForSequenceClassification,
     MeliLSTMForSequenceClassification,
     MeliMLPForSequenceClassification,
+    MeliTfidfForSequenceClassification,
 )
 from .predict import Predictor
 from .tokenization import train_word_tokenizer, word_tokenizer_from_vocabulary
@@ -17,6 +18,7 @@ for _config, _model in (
     (MeliMLPConfig, MeliMLPForSequenceClassification),
     (MeliCNNConfig, MeliCNNForSequenceClassification),
     (MeliLSTMConfig, MeliLSTMForSequenceClassification),
+    (MeliTfidfConfig, MeliTfidfForSequenceClassification),
 ):
     AutoConfig.register(_config.model_type, _config)
     AutoModelForSequenceClassification.register(_config, _model)
@@ -32,6 +34,8 @@ __all__ = [
     "MeliLSTMForSequenceClassification",
     "MeliMLPConfig",
     "MeliMLPForSequenceClassification",
+    "MeliTfidfConfig",
+    "MeliTfidfForSequenceClassification",
     "Predictor",
     "WordVectors",
     "load_meli",

@@ -1,4 +1,5 @@
-"""Configurations of the word-embedding baselines (MLP, CNN, LSTM) of the MeLi 2019 course."""
+"""Configurations of the baselines of the MeLi 2019 course: the word-embedding MLP, CNN and LSTM, and the TF-IDF
+linear classifier."""
 
 from typing import Literal
 
@@ -83,4 +84,26 @@ class MeliLSTMConfig(MeliWordConfig):
     lstm_pooling: Literal["last", "max"] = "last"
 
 
-__all__ = ["MeliWordConfig", "MeliMLPConfig", "MeliCNNConfig", "MeliLSTMConfig"]
+@strict
+class MeliTfidfConfig(PreTrainedConfig):
+    r"""
+    TF-IDF baseline: a linear classifier (multinomial logistic regression) over the TF-IDF vector of a title's words
+    and word bigrams, the bag-of-n-grams model of scikit-learn's TF-IDF + SGD peer. Its weights are a full
+    category-by-feature matrix, not the MLP's low-rank word vectors, so its errors differ from theirs.
+
+    Args:
+        vocab_size (`int`): number of word ids of the word-level tokenizer (`[PAD]`=0, `[UNK]`=1 included).
+        bigram_buckets (`int`): word bigrams are hashed into this many features, as fastText's `wordNgrams=2`;
+            0 keeps the words only. Each feature holds one weight per category: mind the matrix size,
+            (vocab_size + bigram_buckets) x num_labels floats.
+        pad_token_id (`int`): id of `[PAD]`, never a feature.
+    """
+
+    model_type = "meli-tfidf"
+
+    vocab_size: int = 50002
+    bigram_buckets: int = 262144
+    pad_token_id: int | None = 0
+
+
+__all__ = ["MeliWordConfig", "MeliMLPConfig", "MeliCNNConfig", "MeliLSTMConfig", "MeliTfidfConfig"]

@@ -1,10 +1,13 @@
-"""Word-embedding baselines of the MeLi 2019 course as `PreTrainedModel`s.
+"""Baselines of the MeLi 2019 course as `PreTrainedModel`s.
 
-Layout as in BERT: building blocks (embeddings, the three encoders, the head), one `MeliPreTrainedModel` base,
-then one `...ForSequenceClassification` class per architecture that only names its config and encoder.
+The word-embedding models are laid out as in BERT: building blocks (embeddings, the three encoders, the head), one
+`MeliPreTrainedModel` base, then one `...ForSequenceClassification` class per architecture that only names its
+config and encoder. The TF-IDF linear classifier shares only the word ids and the bigram hashing with them.
 Padding never reaches a prediction: the MLP averages real tokens only, the CNN max-pools valid windows only,
-the LSTM reads packed sequences.
+the LSTM reads packed sequences, the TF-IDF model gives padding no weight.
 """
+
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -12,10 +15,19 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliWordConfig
+from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig, MeliWordConfig
 
 # fastText's bigram hash multiplier: (first * M + second) mod buckets spreads consecutive word-id pairs.
 BIGRAM_HASH_MULTIPLIER = 116_049_371
+
+
+def hashed_bigrams(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, buckets: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bucket ids of the consecutive word pairs of each title, and the mask of those whose two words are real tokens
+    (int64 holds the product for any vocabulary)."""
+    bigram_mask = attention_mask[:, :-1] * attention_mask[:, 1:]
+    return (input_ids[:, :-1] * BIGRAM_HASH_MULTIPLIER + input_ids[:, 1:]) % buckets, bigram_mask
 
 
 class MeliDropout(nn.Dropout):
@@ -45,9 +57,8 @@ class MeliMeanEncoder(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(embeddings.dtype)
         total, count = (embeddings * mask).sum(dim=1), mask.sum(dim=1)
         if self.bigram_embeddings is not None:
-            # A bigram counts when both of its words are real tokens; int64 holds the product for any vocabulary.
-            bigram_mask = (attention_mask[:, :-1] * attention_mask[:, 1:]).unsqueeze(-1).to(embeddings.dtype)
-            bigram_ids = (input_ids[:, :-1] * BIGRAM_HASH_MULTIPLIER + input_ids[:, 1:]) % self.bigram_buckets
+            bigram_ids, bigram_mask = hashed_bigrams(input_ids, attention_mask, self.bigram_buckets)
+            bigram_mask = bigram_mask.unsqueeze(-1).to(embeddings.dtype)
             total = total + (self.bigram_embeddings(bigram_ids) * bigram_mask).sum(dim=1)
             count = count + bigram_mask.sum(dim=1)
         # A title with no known word averages to zeros instead of dividing by zero.
@@ -204,9 +215,82 @@ class MeliLSTMForSequenceClassification(MeliPreTrainedModel):
     encoder_class = MeliRecurrentEncoder
 
 
+class MeliTfidfForSequenceClassification(PreTrainedModel):
+    """Multinomial logistic regression over TF-IDF features: a title's words and hashed word bigrams, each occurrence
+    weighted by the feature's inverse document frequency (so a repeated word counts twice), the vector scaled to unit
+    length. The category-by-feature weight matrix is an `nn.EmbeddingBag`: a title reads only its features' rows."""
+
+    config_class = MeliTfidfConfig
+    base_model_prefix = "meli"
+    main_input_name = "input_ids"
+
+    def __init__(self, config: MeliTfidfConfig):
+        super().__init__(config)
+        num_features = config.vocab_size + config.bigram_buckets
+        self.classifier = nn.EmbeddingBag(num_features, config.num_labels, mode="sum")
+        self.bias = nn.Parameter(torch.zeros(config.num_labels))
+        # Saved with the weights, since a checkpoint's weights mean nothing without the idf they were trained with.
+        self.register_buffer("idf", torch.ones(num_features))
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # A linear classifier starts at zero, as scikit-learn's: all categories alike, no random feature weights.
+        if module is self:
+            init.zeros_(module.bias)
+            init.ones_(module.idf)
+        elif isinstance(module, nn.EmbeddingBag):
+            init.zeros_(module.weight)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feature ids of each title (its word ids, then its bigram buckets placed after the vocabulary) and the mask
+        of the real ones."""
+        if not self.config.bigram_buckets:
+            return input_ids, attention_mask
+        bigram_ids, bigram_mask = hashed_bigrams(input_ids, attention_mask, self.config.bigram_buckets)
+        ids = torch.cat([input_ids, bigram_ids + self.config.vocab_size], dim=1)
+        return ids, torch.cat([attention_mask, bigram_mask], dim=1)
+
+    @torch.no_grad()
+    def fit_idf(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
+        """Set the idf of every feature from the training titles, as scikit-learn's smoothed
+        `log((1 + titles) / (1 + titles holding it)) + 1`; called once before training."""
+        document_frequency = torch.zeros_like(self.idf, dtype=torch.float64)
+        documents = 0
+        for batch in batches:
+            ids, mask = self.features(batch["input_ids"], batch["attention_mask"])
+            # Sorting each title's ids puts repeats side by side, so a feature counts once per title.
+            ids = ids.masked_fill(mask == 0, -1).sort(dim=1).values
+            first = torch.ones_like(ids, dtype=torch.bool)
+            first[:, 1:] = ids[:, 1:] != ids[:, :-1]
+            document_frequency += torch.bincount(ids[first & (ids >= 0)], minlength=len(self.idf))
+            documents += len(ids)
+        self.idf.copy_(torch.log((1.0 + documents) / (1.0 + document_frequency)) + 1.0)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> SequenceClassifierOutput:
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        ids, mask = self.features(input_ids, attention_mask)
+        weights = self.idf[ids] * mask
+        # The vector's squared length sums, per feature, the square of its weights summed over its repeats: each
+        # occurrence's weight times the weights of all occurrences of the same feature (padding weighs nothing).
+        repeats = (ids.unsqueeze(2) == ids.unsqueeze(1)).to(weights.dtype)
+        squared_length = (weights * torch.bmm(repeats, weights.unsqueeze(-1)).squeeze(-1)).sum(dim=1, keepdim=True)
+        # A title with no feature keeps all-zero weights and scores by the bias alone.
+        weights = weights / squared_length.sqrt().clamp(min=1e-12)
+        logits = self.classifier(ids, per_sample_weights=weights) + self.bias
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
 __all__ = [
     "MeliPreTrainedModel",
     "MeliMLPForSequenceClassification",
     "MeliCNNForSequenceClassification",
     "MeliLSTMForSequenceClassification",
+    "MeliTfidfForSequenceClassification",
 ]

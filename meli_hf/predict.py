@@ -1,4 +1,4 @@
-"""Putting trained checkpoints to work: `Predictor` (Auto classes only, any of the four architectures, one
+"""Putting trained checkpoints to work: `Predictor` (Auto classes only, any of the architectures, one
 checkpoint or an ensemble) and the streaming readers and writers behind `scripts/predict.py`, so a long file never
 has to fit in memory."""
 

@@ -1,4 +1,4 @@
-"""Training of the four architectures through one `Trainer`: argument groups, the model registry and the run.
+"""Training of every architecture through one `Trainer`: argument groups, the model registry and the run.
 
 `scripts/train.py` parses the three argument groups and calls `run_training`, whose body reads as the story of
 a run: data -> labels -> tokenizer and model -> preprocessing -> Trainer -> train -> evaluate -> save -> push.
@@ -31,7 +31,7 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .collator import WordIdBatches, WordIdCollator
-from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig
+from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
 from .data import load_meli, read_token_to_index
 from .embeddings import load_word_vectors
 from .metrics import compute_metrics, logits_to_label_ids
@@ -40,6 +40,7 @@ from .modeling_meli import (
     MeliCNNForSequenceClassification,
     MeliLSTMForSequenceClassification,
     MeliMLPForSequenceClassification,
+    MeliTfidfForSequenceClassification,
 )
 from .sample import sample_dir
 from .tokenization import (
@@ -76,6 +77,7 @@ MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(MeliMLPConfig, MeliMLPForSequenceClassification, "word", 2e-3, 256, 10, "random", 0.1),
     "cnn": ModelSpec(MeliCNNConfig, MeliCNNForSequenceClassification, "word", 1e-3, 256, 8, "random", 0.0),
     "lstm": ModelSpec(MeliLSTMConfig, MeliLSTMForSequenceClassification, "word", 1e-3, 256, 8, "group_by_length", 0.0),
+    "tfidf": ModelSpec(MeliTfidfConfig, MeliTfidfForSequenceClassification, "word", 5e-3, 256, 5, "random", 0.0),
     "beto": ModelSpec(AutoConfig, AutoModelForSequenceClassification, "pretrained", 5e-5, 32, 3, "random", 0.0),
 }
 
@@ -94,8 +96,12 @@ class ModelArguments:
     )
     freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the word vectors fixed."})
     hidden_layers: list[int] = field(default_factory=lambda: [1024], metadata={"help": "Hidden layer sizes."})
-    bigram_buckets: int = field(
-        default=0, metadata={"help": "MLP: hashed word-bigram vectors averaged with the words (0: words only)."}
+    bigram_buckets: int | None = field(
+        default=None,
+        metadata={
+            "help": "Word bigrams hashed into this many buckets: vectors averaged with the words for mlp (default 0: "
+            "words only), features for tfidf (default 262144)."
+        },
     )
     dropout: float = field(default=0.3, metadata={"help": "Dropout probability (training only)."})
     filter_widths: list[int] = field(default_factory=lambda: [2, 3, 4], metadata={"help": "CNN filter widths."})
@@ -112,7 +118,10 @@ class ModelArguments:
             raise ValueError(f"--model {self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
         if self.word_vectors is not None and not Path(self.word_vectors).exists():
             raise ValueError(f"--word_vectors {self.word_vectors}: file not found.")
-        if self.bigram_buckets < 0:
+        has_embeddings = "embedding_dim" in getattr(MODELS[self.model].config_class, "__dataclass_fields__", {})
+        if self.word_vectors is not None and not has_embeddings:
+            raise ValueError(f"--word_vectors: --model {self.model} has no word embeddings to load them into.")
+        if self.bigram_buckets is not None and self.bigram_buckets < 0:
             raise ValueError(f"--bigram_buckets {self.bigram_buckets}: must be 0 (off) or a positive bucket count.")
 
 
@@ -334,6 +343,7 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
     architecture = {
         name: getattr(model_args, name)
         for name in (
+            "embedding_dim",
             "hidden_layers",
             "bigram_buckets",
             "dropout",
@@ -345,11 +355,12 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
             "bidirectional",
             "lstm_pooling",
         )
-        if name in spec.config_class.__dataclass_fields__
+        if name in spec.config_class.__dataclass_fields__ and getattr(model_args, name) is not None
     }
+    if vectors is not None:
+        architecture["embedding_dim"] = vectors.matrix.shape[1]
     config = spec.config_class(
         vocab_size=len(tokenizer),
-        embedding_dim=vectors.matrix.shape[1] if vectors is not None else model_args.embedding_dim,
         pad_token_id=tokenizer.pad_token_id,
         id2label=id2label,
         label2id=label2id,
@@ -392,6 +403,12 @@ def prepare_datasets(
     # WordIdBatches holds only the model's inputs; the Trainer's column filter would split its Arrow batches.
     training_args.remove_unused_columns = False
     return {split: WordIdBatches(data) for split, data in dataset.items()}
+
+
+def fit_idf(model: MeliTfidfForSequenceClassification, train: WordIdBatches, pad_token_id: int) -> None:
+    """The TF-IDF model's document frequencies, counted over the training titles in large Arrow batches."""
+    collator = WordIdCollator(pad_token_id=pad_token_id)
+    model.fit_idf(collator(train.table.slice(start, 8192)) for start in range(0, len(train), 8192))
 
 
 class MeliTrainer(Trainer):
@@ -453,6 +470,8 @@ def run_training(
             label_counts, training_args.class_balance, training_args.label_smoothing_factor
         )
     dataset = prepare_datasets(dataset, tokenizer, model_args.model, data_args.max_seq_length, training_args)
+    if isinstance(model, MeliTfidfForSequenceClassification):
+        fit_idf(model, dataset["train"], tokenizer.pad_token_id)
 
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, after the local save
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []

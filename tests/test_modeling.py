@@ -1,3 +1,4 @@
+import math
 import subprocess
 import sys
 
@@ -13,6 +14,8 @@ from meli_hf import (
     MeliLSTMForSequenceClassification,
     MeliMLPConfig,
     MeliMLPForSequenceClassification,
+    MeliTfidfConfig,
+    MeliTfidfForSequenceClassification,
 )
 from meli_hf.modeling_meli import BIGRAM_HASH_MULTIPLIER, MeliDropout
 
@@ -114,6 +117,69 @@ def test_lstm_max_pooling_takes_the_maximum_over_real_words_only(tmp_path):
     torch.testing.assert_close(loaded(input_ids=INPUT_IDS).logits, model(input_ids=INPUT_IDS).logits)
     with pytest.raises(Exception, match="lstm_pooling"):
         MeliLSTMConfig(lstm_pooling="mean")
+
+
+def _tfidf(bigram_buckets: int = 7) -> MeliTfidfForSequenceClassification:
+    torch.manual_seed(0)
+    config = MeliTfidfConfig(
+        vocab_size=40, bigram_buckets=bigram_buckets, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}
+    )
+    return MeliTfidfForSequenceClassification(config)
+
+
+def _bucket(first: int, second: int, buckets: int = 7, vocab_size: int = 40) -> int:
+    return vocab_size + (first * BIGRAM_HASH_MULTIPLIER + second) % buckets
+
+
+def test_tfidf_idf_counts_each_feature_once_per_title():
+    model = _tfidf()
+    first = torch.tensor([[2, 3, 2, 0]])  # word 2 twice in one title
+    second = torch.tensor([[3, 0, 0, 0], [4, 0, 0, 0]])
+    model.fit_idf({"input_ids": ids, "attention_mask": (ids != 0).long()} for ids in (first, second))
+    # scikit-learn's smoothed idf over 3 titles: log((1 + 3) / (1 + titles holding the feature)) + 1
+    expected = {2: 1, 3: 2, 4: 1, 5: 0, _bucket(2, 3): 1, _bucket(2, 0): 0}
+    for feature, titles in expected.items():
+        assert model.idf[feature].item() == pytest.approx(math.log(4 / (1 + titles)) + 1)
+
+
+def test_tfidf_logits_are_linear_in_the_unit_length_tfidf_vector():
+    model = _tfidf().eval()
+    assert not model.classifier.weight.any() and not model.bias.any()  # starts at zero, every category alike
+    torch.nn.init.normal_(model.classifier.weight)
+    torch.nn.init.normal_(model.bias)
+    model.idf.uniform_(1.0, 3.0)
+    ids = torch.tensor([[2, 3, 2, 0, 0], [6, 0, 0, 0, 0]])
+    tfidf = torch.zeros(2, 47)
+    for feature in (2, 3, 2, _bucket(2, 3), _bucket(3, 2)):
+        tfidf[0, feature] += model.idf[feature]
+    tfidf[1, 6] = model.idf[6]
+    tfidf = tfidf / tfidf.norm(dim=1, keepdim=True)
+    expected = tfidf @ model.classifier.weight + model.bias
+    torch.testing.assert_close(model(input_ids=ids).logits, expected)
+    # Padding is no feature, and without bigram buckets the words alone are.
+    torch.testing.assert_close(model(input_ids=ids[:, :3]).logits, expected)
+    words = _tfidf(bigram_buckets=0).eval()
+    words.classifier.weight.data = model.classifier.weight.data[:40]
+    words.bias.data, words.idf.data = model.bias.data, model.idf.data[:40]
+    tfidf = torch.zeros(2, 40)
+    tfidf[0, 2], tfidf[0, 3], tfidf[1, 6] = 2 * words.idf[2], words.idf[3], 1.0
+    expected = (tfidf / tfidf.norm(dim=1, keepdim=True)) @ words.classifier.weight + words.bias
+    torch.testing.assert_close(words(input_ids=ids).logits, expected)
+
+
+def test_tfidf_weights_and_idf_survive_save_and_load(tmp_path):
+    model = _tfidf(bigram_buckets=500)
+    model.fit_idf([{"input_ids": INPUT_IDS, "attention_mask": (INPUT_IDS != 0).long()}])
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    model(input_ids=INPUT_IDS, labels=torch.tensor([0, 1, 2])).loss.backward()
+    optimizer.step()
+    assert model.classifier.weight.any() and not model.idf.eq(1.0).all()
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, MeliTfidfForSequenceClassification) and loaded.config.bigram_buckets == 500
+    torch.testing.assert_close(loaded.idf, model.idf)
+    torch.testing.assert_close(loaded.classifier.weight, model.classifier.weight)
+    torch.testing.assert_close(loaded(input_ids=INPUT_IDS).logits, model.eval()(input_ids=INPUT_IDS).logits)
 
 
 @pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)

@@ -20,9 +20,10 @@ PREDICT = [sys.executable, str(ROOT / "scripts" / "predict.py")]
 
 @pytest.fixture(scope="module")
 def checkpoints(sample_dir, tiny_bert_dir, tmp_path_factory):
-    """One small trained checkpoint per architecture family: word models and the BERT (BETO) path."""
+    """One small trained checkpoint per architecture family: word models, the TF-IDF model and the BERT path."""
     folders = {}
-    for model, extra in (("mlp", []), ("lstm", []), ("beto", ["--model_name_or_path", str(tiny_bert_dir)])):
+    bert = ["--model_name_or_path", str(tiny_bert_dir)]
+    for model, extra in (("mlp", []), ("lstm", []), ("tfidf", []), ("beto", bert)):
         folder = tmp_path_factory.mktemp(model)
         parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
         run_training(
@@ -56,7 +57,7 @@ def run_predict(*args, stdin=None):
     )
 
 
-@pytest.mark.parametrize("model", ["mlp", "lstm", "beto"])
+@pytest.mark.parametrize("model", ["mlp", "lstm", "tfidf", "beto"])
 def test_predictor_top_k(checkpoints, model):
     predictor = Predictor(checkpoints[model], batch_size=2)
     results = predictor.predict(["Zapatillas Nike Air Talle 42", "", "Heladera Gafa No Frost", "  "], top_k=3)
@@ -68,7 +69,7 @@ def test_predictor_top_k(checkpoints, model):
     assert len(predictor.labels) == 30
 
 
-@pytest.mark.parametrize("model", ["mlp", "beto"])
+@pytest.mark.parametrize("model", ["mlp", "tfidf", "beto"])
 def test_predictor_matches_the_transformers_pipeline(checkpoints, model):
     titles = ["Zapatillas Nike Air Talle 42", "Heladera Gafa No Frost", "Notebook Lenovo 15 pulgadas"]
     classifier = pipeline("text-classification", model=str(checkpoints[model]), device="cpu")
@@ -103,11 +104,12 @@ def reordered_copy(folder: Path, destination: Path, rename: dict[str, str] | Non
 
 
 def test_ensemble_averages_the_probabilities_of_its_checkpoints(checkpoints):
-    ensemble = full_distributions(Predictor([checkpoints["mlp"], checkpoints["beto"]]), TITLES)
-    mlp = full_distributions(Predictor(checkpoints["mlp"]), TITLES)
-    beto = full_distributions(Predictor(checkpoints["beto"]), TITLES)
-    for together, first, second in zip(ensemble, mlp, beto):
-        assert together == pytest.approx({label: (first[label] + second[label]) / 2 for label in first}, abs=1e-6)
+    members = ("mlp", "tfidf", "beto")
+    ensemble = full_distributions(Predictor([checkpoints[member] for member in members]), TITLES)
+    alone = [full_distributions(Predictor(checkpoints[member]), TITLES) for member in members]
+    for title, together in enumerate(ensemble):
+        expected = {label: sum(member[title][label] for member in alone) / 3 for label in together}
+        assert together == pytest.approx(expected, abs=1e-6)
 
 
 def test_ensemble_matches_categories_by_name(checkpoints, tmp_path):

@@ -37,18 +37,10 @@ def resolved_training_args(model: str, *flags: str) -> MeliTrainingArguments:
     return args
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn", "lstm"])
+@pytest.mark.parametrize("model", ["mlp", "cnn", "lstm", "tfidf"])
 def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
-    metrics = train(
-        "--model",
-        model,
-        "--data_dir",
-        str(sample_dir),
-        "--output_dir",
-        str(tmp_path),
-        "--word_vectors",
-        str(sample_dir / "word_vectors.txt.gz"),
-    )
+    word_vectors = [] if model == "tfidf" else ["--word_vectors", str(sample_dir / "word_vectors.txt.gz")]
+    metrics = train("--model", model, "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), *word_vectors)
     assert metrics["test_balanced_accuracy"] > 0.6 > 10 * CHANCE
     assert metrics["eval_balanced_accuracy"] > 0.6
     saved = json.loads((tmp_path / "all_results.json").read_text())
@@ -68,6 +60,8 @@ def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
     with torch.no_grad():
         logits = model_loaded(**batch).logits
         torch.testing.assert_close(logits, again(**batch).logits)
+    if model == "tfidf":  # idf fitted to the training titles (1 is the value of a feature every title holds)
+        assert model_loaded.idf.gt(1.0).all()
     predictions = pipeline("text-classification", model=str(tmp_path))(TITLES)
     assert [p["label"] for p in predictions] == [model_loaded.config.id2label[i] for i in logits.argmax(-1).tolist()]
     assert predictions[0]["score"] == pytest.approx(logits.softmax(-1).max(-1).values[0].item(), abs=1e-5)
@@ -256,7 +250,7 @@ def test_early_stopping_ends_the_run_when_balanced_accuracy_stalls(sample_dir, t
 
 
 def test_bad_flags_fail_before_training(sample_dir, tmp_path):
-    with pytest.raises(ValueError, match="--model 'bert' is unknown; choose one of mlp, cnn, lstm, beto"):
+    with pytest.raises(ValueError, match="--model 'bert' is unknown; choose one of mlp, cnn, lstm, tfidf, beto"):
         train("--model", "bert")
     with pytest.raises(ValueError, match="--data_dir .*absent: folder not found"):
         train("--data_dir", str(tmp_path / "absent"))
@@ -264,6 +258,8 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
         train("--word_vectors", str(tmp_path / "vectors.txt"))
     with pytest.raises(ValueError, match="--bigram_buckets -1: must be 0 \\(off\\) or a positive bucket count"):
         train("--bigram_buckets", "-1")
+    with pytest.raises(ValueError, match="--word_vectors: --model tfidf has no word embeddings"):
+        train("--model", "tfidf", "--word_vectors", str(sample_dir / "word_vectors.txt.gz"))
     lstm = tmp_path / "lstm"
     lstm.mkdir()
     (lstm / "config.json").write_text(json.dumps({"model_type": "meli-lstm"}))
