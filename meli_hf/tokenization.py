@@ -2,7 +2,8 @@
 
 The normalisation reproduces the course's preprocessing inside the `tokenizers` pipeline (so it is saved in
 `tokenizer.json` and runs wherever the checkpoint is loaded): lowercase, keep letters only (punctuation and
-digits become separators), drop words shorter than 3 characters and Spanish stopwords.
+digits become separators), drop words shorter than 3 characters and Spanish stopwords. A vocabulary trained on
+titles can keep digits too (`keep_numbers`): sizes and model numbers that the TF-IDF model uses as features.
 """
 
 from __future__ import annotations
@@ -73,13 +74,13 @@ def _trie_pattern(words: Iterable[str]) -> str:
     return pattern(trie)
 
 
-def _normalizer() -> normalizers.Normalizer:
+def _normalizer(keep_numbers: bool) -> normalizers.Normalizer:
     stopwords = _trie_pattern(SPANISH_STOPWORDS)
     return normalizers.Sequence(
         [
             normalizers.Lowercase(),
-            # Anything that is not a letter separates words, so digits and punctuation vanish.
-            normalizers.Replace(Regex(r"[^\p{L}]+"), " "),
+            # Anything that is not a letter (nor, with keep_numbers, a digit) separates words: punctuation vanishes.
+            normalizers.Replace(Regex(r"[^\p{L}\p{N}]+" if keep_numbers else r"[^\p{L}]+"), " "),
             # Words of 1-2 letters and stopwords go. Each word is matched from the space before it (hence the
             # leading space), which runs twice as fast as look-arounds at every position.
             normalizers.Prepend(" "),
@@ -98,9 +99,9 @@ def _wrap(tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
     )
 
 
-def _empty_word_level(vocab: Mapping[str, int] | None) -> Tokenizer:
+def _empty_word_level(vocab: Mapping[str, int] | None, keep_numbers: bool = False) -> Tokenizer:
     tokenizer = Tokenizer(models.WordLevel(vocab=dict(vocab) if vocab else None, unk_token=UNK_TOKEN))
-    tokenizer.normalizer = _normalizer()
+    tokenizer.normalizer = _normalizer(keep_numbers)
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     return tokenizer
 
@@ -116,9 +117,12 @@ def train_word_tokenizer(
     titles: Iterable[str],
     max_words: int = MAX_VOCABULARY_WORDS,
     min_frequency: int = MIN_WORD_FREQUENCY,
+    keep_numbers: bool = False,
 ) -> PreTrainedTokenizerFast:
-    """Tokenizer whose vocabulary is the `max_words` most frequent words of `titles` seen `min_frequency` times."""
-    tokenizer = _empty_word_level(None)
+    """Tokenizer whose vocabulary is the `max_words` most frequent words of `titles` seen `min_frequency` times.
+    `keep_numbers` also keeps digits, so numbers and words such as `32gb` or `i5` are words too (the course drops
+    them); words of one or two letters and stopwords still go."""
+    tokenizer = _empty_word_level(None, keep_numbers)
     trainer = trainers.WordLevelTrainer(
         vocab_size=max_words + 2,
         min_frequency=min_frequency,

@@ -148,6 +148,10 @@ class DataTrainingArguments:
     min_word_frequency: int = field(
         default=MIN_WORD_FREQUENCY, metadata={"help": "Minimum count of a word in a trained vocabulary."}
     )
+    keep_numbers: bool = field(
+        default=False,
+        metadata={"help": "A vocabulary trained on titles also keeps numbers and words with digits (32gb, i5)."},
+    )
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after this many evaluations without a better balanced accuracy."}
     )
@@ -318,10 +322,17 @@ def load_data(data_args: DataTrainingArguments, seed: int) -> tuple[DatasetDict,
 def build_word_tokenizer(dataset: DatasetDict, data_dir: Path, data_args: DataTrainingArguments):
     """The course's vocabulary when the data carries word ids, otherwise one trained on the train titles."""
     if "input_ids" in dataset["train"].column_names:
+        if data_args.keep_numbers:
+            raise ValueError(
+                f"--keep_numbers: {data_dir} holds course files, whose word ids come from the course's vocabulary "
+                "(no numbers); it applies to a vocabulary trained on the titles of challenge CSV files."
+            )
         language = data_args.language or "spanish"
         return word_tokenizer_from_vocabulary(read_token_to_index(data_dir / f"{language}_token_to_index.json.gz"))
     titles = (batch["title"] for batch in dataset["train"].select_columns(["title"]).iter(batch_size=10_000))
-    return train_word_tokenizer(titles, data_args.max_vocabulary_words, data_args.min_word_frequency)
+    return train_word_tokenizer(
+        titles, data_args.max_vocabulary_words, data_args.min_word_frequency, data_args.keep_numbers
+    )
 
 
 def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str], seed: int):

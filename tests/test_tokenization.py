@@ -55,6 +55,16 @@ def test_course_rules(title, tokens):
     assert tokenizer.tokenize(title) == tokens
 
 
+def test_keep_numbers_keeps_digits_and_the_other_rules(tmp_path):
+    title = "Freezer Vertical 81lts - Pe-fv90 Peabody de 2 puertas, i5 x"
+    tokenizer = train_word_tokenizer([title, title], keep_numbers=True)
+    expected = ["freezer", "vertical", "81lts", "fv90", "peabody", "2", "puertas", "i5"]
+    assert tokenizer.tokenize(title) == expected
+    tokenizer.save_pretrained(tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path).tokenize(title) == expected
+    assert train_word_tokenizer([title, title]).tokenize(title) == ["freezer", "vertical", "lts", "peabody", "puertas"]
+
+
 def test_trained_vocabulary_respects_size_and_frequency():
     titles = ["celular samsung libre"] * 3 + ["notebook lenovo"] * 2 + ["heladera única"]
     tokenizer = train_word_tokenizer(titles, max_words=4, min_frequency=2)

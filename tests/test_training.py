@@ -260,6 +260,8 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
         train("--bigram_buckets", "-1")
     with pytest.raises(ValueError, match="--word_vectors: --model tfidf has no word embeddings"):
         train("--model", "tfidf", "--word_vectors", str(sample_dir / "word_vectors.txt.gz"))
+    with pytest.raises(ValueError, match="--keep_numbers: .* holds course files"):
+        train("--model", "tfidf", "--data_dir", str(sample_dir), "--keep_numbers", "true")
     lstm = tmp_path / "lstm"
     lstm.mkdir()
     (lstm / "config.json").write_text(json.dumps({"model_type": "meli-lstm"}))
