@@ -72,12 +72,13 @@ class ModelSpec:
 
 # Tuned on the real MeLi sample (bench/sweep, BENCHMARKS.md): validation balanced accuracy still rose at the last
 # of 10 MLP and 8 LSTM/CNN epochs, and the MLP gained from 2e-3 and from label smoothing 0.1. Length-grouped
-# batches train the LSTM 1.4x faster on CPU at the same accuracy (bench/training_throughput.py).
+# batches train the LSTM 1.4x faster on CPU at the same accuracy (bench/training_throughput.py). The TF-IDF model
+# peaks within two epochs at Adam's learning rate 0.1 and then overfits its rare features.
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(MeliMLPConfig, MeliMLPForSequenceClassification, "word", 2e-3, 256, 10, "random", 0.1),
     "cnn": ModelSpec(MeliCNNConfig, MeliCNNForSequenceClassification, "word", 1e-3, 256, 8, "random", 0.0),
     "lstm": ModelSpec(MeliLSTMConfig, MeliLSTMForSequenceClassification, "word", 1e-3, 256, 8, "group_by_length", 0.0),
-    "tfidf": ModelSpec(MeliTfidfConfig, MeliTfidfForSequenceClassification, "word", 5e-3, 256, 5, "random", 0.0),
+    "tfidf": ModelSpec(MeliTfidfConfig, MeliTfidfForSequenceClassification, "word", 0.1, 1024, 2, "random", 0.0),
     "beto": ModelSpec(AutoConfig, AutoModelForSequenceClassification, "pretrained", 5e-5, 32, 3, "random", 0.0),
 }
 
@@ -178,10 +179,10 @@ class MeliTrainingArguments(TrainingArguments):
 
     output_dir: str | None = field(default=None, metadata={"help": "Output folder. Default: outputs/<model>."})
     learning_rate: float | None = field(
-        default=None, metadata={"help": "Default: 2e-3 for mlp, 1e-3 for cnn/lstm, 5e-5 for beto."}
+        default=None, metadata={"help": "Default: 2e-3 for mlp, 1e-3 for cnn/lstm, 0.1 for tfidf, 5e-5 for beto."}
     )
     per_device_train_batch_size: int | None = field(
-        default=None, metadata={"help": "Default: 256 for mlp/cnn/lstm, 32 for beto."}
+        default=None, metadata={"help": "Default: 256 for mlp/cnn/lstm, 1024 for tfidf, 32 for beto."}
     )
     per_device_eval_batch_size: int = field(default=512, metadata={"help": "Batch size of evaluation."})
     train_sampling_strategy: str | None = field(
@@ -193,7 +194,8 @@ class MeliTrainingArguments(TrainingArguments):
         },
     )
     num_train_epochs: float | None = field(
-        default=None, metadata={"help": "Training epochs. Default: 10 for mlp, 8 for cnn/lstm, 3 for beto."}
+        default=None,
+        metadata={"help": "Training epochs. Default: 10 for mlp, 8 for cnn/lstm, 2 for tfidf, 3 for beto."},
     )
     label_smoothing_factor: float | None = field(
         default=None, metadata={"help": "Share of the target spread over all labels. Default: 0.1 for mlp, else 0."}
