@@ -8,7 +8,8 @@ Each meli-hf model is trained by `scripts/train.py` with its defaults (as a user
 OUTPUT_DIR/<model>, once per `--seeds` value (a seed other than the Trainer's default 42 runs into
 OUTPUT_DIR/<model>-seed<N>: the spread between seeds is the noise of a comparison); `--reuse` takes a finished run
 found there (its `all_results.json`) instead of training again; `--word_vectors FILE` initialises every run's
-embeddings from FILE (the course's SBW vectors, or `bench/title_vectors.py`'s on the real sample).
+word embeddings (all but `tfidf`'s) from FILE (the course's SBW vectors, or `bench/title_vectors.py`'s on the
+real sample).
 The peers are trained in this process on the same splits: fastText supervised (word bigrams, 10 epochs, titles
 lowercased and split on word characters), the same with character 3-5-grams of every word (fastText's subword
 features: do character n-grams help on these titles?), the same on the words meli-hf's word tokenizer keeps (the
@@ -37,6 +38,7 @@ from transformers import TrainingArguments
 
 from meli_hf import Predictor
 from meli_hf.tokenization import course_tokenize
+from meli_hf.training import has_word_embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = re.compile(r"\w+")
@@ -110,7 +112,7 @@ def run_meli(model: str, seed: int, data_dir: str, folder: Path, reuse: bool, wo
     if not (reuse and results_file.is_file()):
         command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", model, "--data_dir", data_dir]
         command += ["--seed", str(seed), "--output_dir", str(folder), "--disable_tqdm", "true"]
-        if word_vectors:
+        if word_vectors and has_word_embeddings(model):
             command += ["--word_vectors", word_vectors]
         print("running:", " ".join(command), flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)

@@ -83,6 +83,11 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+def has_word_embeddings(model: str) -> bool:
+    """Whether `--model` starts from word vectors, the only models `--word_vectors` can initialise."""
+    return "embedding_dim" in getattr(MODELS[model].config_class, "__dataclass_fields__", {})
+
+
 @dataclass
 class ModelArguments:
     """Which architecture to train and its shape."""
@@ -119,8 +124,7 @@ class ModelArguments:
             raise ValueError(f"--model {self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
         if self.word_vectors is not None and not Path(self.word_vectors).exists():
             raise ValueError(f"--word_vectors {self.word_vectors}: file not found.")
-        has_embeddings = "embedding_dim" in getattr(MODELS[self.model].config_class, "__dataclass_fields__", {})
-        if self.word_vectors is not None and not has_embeddings:
+        if self.word_vectors is not None and not has_word_embeddings(self.model):
             raise ValueError(f"--word_vectors: --model {self.model} has no word embeddings to load them into.")
         if self.bigram_buckets is not None and self.bigram_buckets < 0:
             raise ValueError(f"--bigram_buckets {self.bigram_buckets}: must be 0 (off) or a positive bucket count.")

@@ -15,6 +15,7 @@
 #     OMP_NUM_THREADS=2 xargs -P 1 -L 1 bench/sweep/run.sh < bench/sweep/round9.txt
 #     OMP_NUM_THREADS=2 xargs -P 1 -L 1 bench/sweep/run.sh < bench/sweep/round10.txt
 #     OMP_NUM_THREADS=2 xargs -P 1 -L 1 bench/sweep/run.sh < bench/sweep/round11.txt
+#     OMP_NUM_THREADS=2 xargs -P 1 -L 1 bench/sweep/run.sh < bench/sweep/round12.txt
 #
 # Rounds 6 to 11 read outputs/title-vectors-300.txt: python bench/title_vectors.py --output outputs/title-vectors-300.txt
 #
