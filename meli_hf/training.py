@@ -526,7 +526,8 @@ def run_training(
             "metrics": metrics,
             "rows": {split: len(d) for split, d in dataset.items()},
             "labels": len(label_names),
-            "model_arguments": model_args.__dict__,
+            # The config's value where it has one: what the model was built with, defaults and vector sizes resolved.
+            "model_arguments": {k: getattr(trainer.model.config, k, v) for k, v in model_args.__dict__.items()},
             "architecture": type(trainer.model).__name__,
         }
         trainer.create_model_card()

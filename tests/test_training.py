@@ -62,6 +62,7 @@ def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
         torch.testing.assert_close(logits, again(**batch).logits)
     if model == "tfidf":  # idf fitted to the training titles (1 is the value of a feature every title holds)
         assert model_loaded.idf.gt(1.0).all()
+        assert "| bigram_buckets | 262144 |" in card
     predictions = pipeline("text-classification", model=str(tmp_path))(TITLES)
     assert [p["label"] for p in predictions] == [model_loaded.config.id2label[i] for i in logits.argmax(-1).tolist()]
     assert predictions[0]["score"] == pytest.approx(logits.softmax(-1).max(-1).values[0].item(), abs=1e-5)
