@@ -422,10 +422,10 @@ def prepare_datasets(
     return {split: WordIdBatches(data) for split, data in dataset.items()}
 
 
-def fit_idf(model: MeliTfidfForSequenceClassification, train: WordIdBatches, pad_token_id: int) -> None:
+def fit_idf(model: MeliTfidfForSequenceClassification, train: WordIdBatches, batch_size: int = 8192) -> None:
     """The TF-IDF model's document frequencies, counted over the training titles in large Arrow batches."""
-    collator = WordIdCollator(pad_token_id=pad_token_id)
-    model.fit_idf(collator(train.table.slice(start, 8192)) for start in range(0, len(train), 8192))
+    collator = WordIdCollator(pad_token_id=model.config.pad_token_id)
+    model.fit_idf(collator(train.table.slice(start, batch_size)) for start in range(0, len(train), batch_size))
 
 
 class MeliTrainer(Trainer):
@@ -488,7 +488,7 @@ def run_training(
         )
     dataset = prepare_datasets(dataset, tokenizer, model_args.model, data_args.max_seq_length, training_args)
     if isinstance(model, MeliTfidfForSequenceClassification):
-        fit_idf(model, dataset["train"], tokenizer.pad_token_id)
+        fit_idf(model, dataset["train"])
 
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, after the local save
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []

@@ -14,6 +14,7 @@ from meli_hf.training import (
     DataTrainingArguments,
     MeliTrainingArguments,
     ModelArguments,
+    has_word_embeddings,
     run_training,
 )
 
@@ -39,7 +40,7 @@ def resolved_training_args(model: str, *flags: str) -> MeliTrainingArguments:
 
 @pytest.mark.parametrize("model", ["mlp", "cnn", "lstm", "tfidf"])
 def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
-    word_vectors = [] if model == "tfidf" else ["--word_vectors", str(sample_dir / "word_vectors.txt.gz")]
+    word_vectors = ["--word_vectors", str(sample_dir / "word_vectors.txt.gz")] if has_word_embeddings(model) else []
     metrics = train("--model", model, "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), *word_vectors)
     assert metrics["test_balanced_accuracy"] > 0.6 > 10 * CHANCE
     assert metrics["eval_balanced_accuracy"] > 0.6
