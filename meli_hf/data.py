@@ -3,28 +3,34 @@ course's preprocessed files, `input_ids`.
 
 Each source file is parsed once by a Python generator that validates every record (so bad input is reported
 with its file, line and field) and is cached by `datasets` as Arrow; later calls, in any process, memory-map
-the cache. The cache key includes each file's size and modification time, so an edited file is parsed anew.
+the cache. The cache key includes each file's size and modification time and the parser's format version, so an
+edited file, or a newer parser, parses anew.
 """
 
 from __future__ import annotations
 
-import bz2
-import csv
-import gzip
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets.config
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 from datasets.exceptions import DatasetGenerationError
 
+from .errors import MeliDataError, MeliError
+from .io import open_binary, read_csv, read_lines
+
 logger = logging.getLogger(__name__)
 
+# Raise it whenever what the parsers produce from the same file changes: caches written by older parsers are then
+# never served.
+PARSER_VERSION = 2
+INT32_LIMIT = 2**31
 SPLITS = ("train", "validation", "test")
 COURSE_FIELDS = {"language": str, "label_quality": str, "title": str, "category": str, "data": list, "target": int}
 COURSE_FEATURES = Features(
@@ -47,14 +53,6 @@ CSV_FEATURES = Features(
 )
 
 
-class MeliDataError(ValueError):
-    """A source file that cannot be used as it is; the message names the file, the line and the field."""
-
-    def __init__(self, path: str | Path, line: int | None, field: str | None, problem: str):
-        where = str(path) + (f", line {line}" if line is not None else "") + (f", field '{field}'" if field else "")
-        super().__init__(f"{where}: {problem}")
-
-
 @dataclass(frozen=True)
 class SourceFile:
     """One split's file and its format (`course` JSONL or challenge `csv`)."""
@@ -63,32 +61,9 @@ class SourceFile:
     format: str
 
 
-def _open_binary(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    if path.suffix == ".bz2":
-        return bz2.open(path, "rb")
-    return open(path, "rb")
-
-
-def decode_lines(raw_lines: Iterable[bytes], name: str | Path) -> Iterator[tuple[int, str]]:
-    """UTF-8 lines with their 1-based numbers; an undecodable line is reported with its number."""
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            yield number, raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise MeliDataError(name, number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})") from None
-
-
-def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Lines of a (compressed) text file with their 1-based numbers; bad UTF-8 or bad compression is reported."""
-    try:
-        with _open_binary(path) as fh:
-            yield from decode_lines(fh, path)
-    except (OSError, EOFError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise MeliDataError(path, None, None, "file not found") from None
-        raise MeliDataError(path, None, None, f"cannot be read ({err})") from None
+def normalize_category(category: str) -> str:
+    """A category name as training stores it (surrounding spaces dropped), so names from any source compare."""
+    return category.strip()
 
 
 def _check_title(path: Path, number: int, title) -> str:
@@ -110,18 +85,34 @@ def _non_empty(records: Iterator[dict], path: Path) -> Iterator[dict]:
         raise MeliDataError(path, None, None, "empty split (no records)")
 
 
-def _course_records(path: str, signature: tuple) -> Iterator[dict]:
+def _course_records(path: str, vocabulary_size: int | None, signature: tuple) -> Iterator[dict]:
     """Validated records of a course `.jsonl[.gz]` file (`signature` only keys the cache)."""
-    return _non_empty(_parse_course(Path(path)), Path(path))
+    return _non_empty(_parse_course(Path(path), vocabulary_size), Path(path))
 
 
-def _csv_records(path: str, signature: tuple) -> Iterator[dict]:
+def _challenge_csv_records(path: str, signature: tuple) -> Iterator[dict]:
     """Validated records of a challenge `.csv[.gz]` file: `title`, `category`, optional `language`, `label_quality`."""
     return _non_empty(_parse_csv(Path(path)), Path(path))
 
 
-def _parse_course(path: Path) -> Iterator[dict]:
-    for number, line in decoded_lines(path):
+def _check_word_ids(path: Path, number: int, ids: list, vocabulary_size: int | None) -> None:
+    """Word ids are vocabulary rows: padding (0) never stands inside a title, and no id lies past the vocabulary."""
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise MeliDataError(path, number, "data", "expected a list of integer word ids")
+    if not ids:
+        return
+    low, high = min(ids), max(ids)
+    if low < 1:
+        problem = "the padding id 0" if low == 0 else f"a negative id ({low})"
+        raise MeliDataError(path, number, "data", f"{problem} among the word ids (real words have ids from 1)")
+    limit = vocabulary_size if vocabulary_size is not None else INT32_LIMIT
+    if high >= limit:
+        size = f"the vocabulary's {vocabulary_size} words" if vocabulary_size is not None else "32-bit integers"
+        raise MeliDataError(path, number, "data", f"word id {high} lies outside {size}")
+
+
+def _parse_course(path: Path, vocabulary_size: int | None) -> Iterator[dict]:
+    for number, line in read_lines(path):
         if not line.strip():
             continue
         try:
@@ -136,13 +127,15 @@ def _parse_course(path: Path) -> Iterator[dict]:
             value = record[field]
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise MeliDataError(path, number, field, f"expected {kind.__name__}, got {type(value).__name__}")
-        if not all(isinstance(i, int) and i >= 0 for i in record["data"]):
-            raise MeliDataError(path, number, "data", "expected a list of non-negative word ids")
-        if not record["category"]:
+        _check_word_ids(path, number, record["data"], vocabulary_size)
+        if not 0 <= record["target"] < INT32_LIMIT:
+            raise MeliDataError(path, number, "target", f"expected a label id from 0, got {record['target']}")
+        category = normalize_category(record["category"])
+        if not category:
             raise MeliDataError(path, number, "category", "empty category")
         yield {
             "title": _check_title(path, number, record["title"]),
-            "category": record["category"],
+            "category": category,
             "target": record["target"],
             "input_ids": record["data"],
             "language": record["language"],
@@ -150,36 +143,13 @@ def _parse_course(path: Path) -> Iterator[dict]:
         }
 
 
-def csv_records(lines: Iterable[tuple[int, str]], name: str | Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
-    """The header and a lazy iterator of (line number, row) of numbered CSV lines; a row of the wrong width fails."""
-    numbers = []
-
-    def text():
-        for number, line in lines:
-            numbers.append(number)
-            yield line
-
-    reader = csv.DictReader(text())
-    if reader.fieldnames is None:
-        raise MeliDataError(name, None, None, "empty file (no header line)")
-    header = reader.fieldnames = [column.strip() for column in reader.fieldnames]
-
-    def rows():
-        for row in reader:
-            if None in row or None in row.values():
-                raise MeliDataError(name, numbers[-1], None, f"expected {len(header)} columns, got {len(row)}")
-            yield numbers[-1], row
-
-    return header, rows()
-
-
 def _parse_csv(path: Path) -> Iterator[dict]:
-    header, rows = csv_records(decoded_lines(path), path)
+    header, rows = read_csv(read_lines(path), path)
     for required in ("title", "category"):
         if required not in header:
             raise MeliDataError(path, 1, required, f"missing column (header has {', '.join(header)})")
     for number, row in rows:
-        category = row["category"].strip()
+        category = normalize_category(row["category"])
         if not category:
             raise MeliDataError(path, number, "category", "empty category")
         yield {
@@ -229,33 +199,56 @@ def read_token_to_index(path: str | Path) -> dict[str, int]:
     """The course's flat `{token: id}` vocabulary file."""
     path = Path(path)
     try:
-        with _open_binary(path) as fh:
-            vocabulary = json.loads(fh.read().decode("utf-8"))
+        with open_binary(path) as fh:
+            vocabulary = json.loads(fh.read().decode("utf-8-sig"))
     except FileNotFoundError:
         raise MeliDataError(path, None, None, "file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError) as err:
         raise MeliDataError(path, None, None, f"not a JSON vocabulary ({err})") from None
-    if not isinstance(vocabulary, dict) or not all(isinstance(i, int) for i in vocabulary.values()):
-        raise MeliDataError(path, 1, None, "expected a flat JSON object {token: id}")
+    if not isinstance(vocabulary, dict) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocabulary.values()
+    ):
+        raise MeliDataError(path, 1, None, "expected a flat JSON object {token: non-negative id}")
     return vocabulary
 
 
-def _parse(source: SourceFile, cache_dir: str | None) -> Dataset:
-    stat = source.path.stat()
-    generator, features = (
-        (_course_records, COURSE_FEATURES) if source.format == "course" else (_csv_records, CSV_FEATURES)
+def find_course_vocabulary(sources: Mapping[str, SourceFile], language: str = "spanish") -> Path | None:
+    """The course's `{language}_token_to_index.json[.gz]` beside the train file, if there is one."""
+    folder = sources["train"].path.parent
+    return next(
+        (p for p in (folder / f"{language}_token_to_index.json{ext}" for ext in (".gz", "")) if p.exists()), None
     )
+
+
+def _cache_error(err: OSError, cache_dir: str | None) -> MeliError:
+    folder = cache_dir or datasets.config.HF_DATASETS_CACHE
+    return MeliError(
+        f"cannot write the datasets cache in {folder} ({err.strerror or err}); free space there or pick another "
+        "folder with HF_DATASETS_CACHE=DIR (load_meli(cache_dir=DIR) in Python)"
+    )
+
+
+def _parse(source: SourceFile, vocabulary_size: int | None, cache_dir: str | None) -> Dataset:
+    stat = source.path.stat()
+    gen_kwargs = {"path": str(source.path.resolve()), "signature": (PARSER_VERSION, stat.st_size, stat.st_mtime_ns)}
+    if source.format == "course":
+        generator, features = _course_records, COURSE_FEATURES
+        gen_kwargs["vocabulary_size"] = vocabulary_size
+    else:
+        generator, features = _challenge_csv_records, CSV_FEATURES
     try:
-        dataset = Dataset.from_generator(
-            generator,
-            features=features,
-            cache_dir=cache_dir,
-            gen_kwargs={"path": str(source.path.resolve()), "signature": (stat.st_size, stat.st_mtime_ns)},
-        )
+        return Dataset.from_generator(generator, features=features, cache_dir=cache_dir, gen_kwargs=gen_kwargs)
     except DatasetGenerationError as err:
         cause = err.__cause__
-        raise (cause if isinstance(cause, MeliDataError) else err) from None
-    return dataset
+        if isinstance(cause, MeliDataError):
+            raise cause from None  # the parser's own report names the file, line and field
+        if isinstance(cause, OSError):
+            raise _cache_error(cause, cache_dir) from err
+        raise MeliDataError(
+            source.path, None, None, f"could not be stored as Arrow ({type(cause or err).__name__}: {cause or err})"
+        ) from err
+    except OSError as err:  # the cache folder itself: read-only, missing permissions
+        raise _cache_error(err, cache_dir) from err
 
 
 def _course_label_names(raw: dict[str, Dataset], sources: dict[str, SourceFile]) -> list[str]:
@@ -277,6 +270,12 @@ def _course_label_names(raw: dict[str, Dataset], sources: dict[str, SourceFile])
     return [names[i] for i in range(len(names))]
 
 
+def _keep_rows(data: Dataset, column: str, wanted: str) -> Dataset:
+    return data.filter(
+        lambda values: [v == wanted for v in values], input_columns=column, batched=True, batch_size=10_000
+    )
+
+
 def load_meli(
     source: str | Path | Mapping[str, str | Path],
     language: str | None = None,
@@ -290,14 +289,37 @@ def load_meli(
 
     Args:
         source: a folder of course JSONL or challenge CSV files, or a mapping split -> file.
-        language / label_quality: keep only rows with this value (e.g. `spanish`, `reliable`).
+        language / label_quality: keep only rows with this value (e.g. `spanish`, `reliable`); the filters apply
+            before the categories are collected and checked.
         max_rows: split -> maximum rows, a random subset fixed by `seed` (the course's `--train-max-size`).
         drop_unknown_categories: drop validation/test rows whose category train lacks, instead of failing.
         cache_dir: where `datasets` keeps the Arrow cache (default: its own cache folder).
     """
+    for split, limit in (max_rows or {}).items():
+        if limit < 1:
+            raise MeliError(f"max_rows[{split!r}] is {limit}: keep at least one row (or leave the split unlimited)")
     sources = find_source_files(source, language or "spanish")
-    raw = {split: _parse(file, cache_dir) for split, file in sources.items()}
-    course = next(iter(sources.values())).format == "course"
+    if "train" not in sources:
+        raise MeliError(f"no train split among {', '.join(sources)}: training needs a train file")
+    course = sources["train"].format == "course"
+    vocabulary = find_course_vocabulary(sources, language or "spanish") if course else None
+    vocabulary_size = max(read_token_to_index(vocabulary).values(), default=0) + 1 if vocabulary else None
+    raw = {split: _parse(file, vocabulary_size, cache_dir) for split, file in sources.items()}
+    # Course label ids are the course's targets over all rows, whatever the filters keep.
+    course_names = _course_label_names(raw, sources) if course else None
+
+    for split, data in raw.items():
+        for column, wanted in (("language", language), ("label_quality", label_quality)):
+            if wanted is not None:
+                data = _keep_rows(data, column, wanted)
+        if len(data) == 0:
+            raise MeliDataError(
+                sources[split].path,
+                None,
+                None,
+                f"empty split after filtering (language={language!r}, label_quality={label_quality!r})",
+            )
+        raw[split] = data
 
     train_categories = set(raw["train"].unique("category"))
     for split in [s for s in raw if s != "train"]:
@@ -316,14 +338,19 @@ def load_meli(
         mask = pc.is_in(
             raw[split].data.table["category"], value_set=pa.array(sorted(train_categories), type=pa.string())
         )
+        if raw[split]._indices is not None:  # filtered: the mask is over the underlying table's rows
+            mask = mask.take(raw[split]._indices.column(0))
         raw[split] = raw[split].select(np.flatnonzero(mask.to_numpy(zero_copy_only=False)))
         logger.warning(
             "%s: dropped %d rows of %d categories absent from train", split, before - len(raw[split]), len(unknown)
         )
+        if len(raw[split]) == 0:
+            raise MeliDataError(
+                sources[split].path, None, "category", "no row left: every category is absent from train"
+            )
 
     if course:
-        names = _course_label_names(raw, sources)
-        label = ClassLabel(names=names)
+        label = ClassLabel(names=course_names)
         raw = {s: d.rename_column("target", "label").cast_column("label", label) for s, d in raw.items()}
     else:
         label = ClassLabel(names=sorted(train_categories))
@@ -331,21 +358,6 @@ def load_meli(
 
     dataset = DatasetDict()
     for split, data in raw.items():
-        for column, wanted in (("language", language), ("label_quality", label_quality)):
-            if wanted is not None:
-                data = data.filter(
-                    lambda values, wanted=wanted: [v == wanted for v in values],
-                    input_columns=column,
-                    batched=True,
-                    batch_size=10_000,
-                )
-        if len(data) == 0:
-            raise MeliDataError(
-                sources[split].path,
-                None,
-                None,
-                f"empty split after filtering (language={language!r}, label_quality={label_quality!r})",
-            )
         limit = (max_rows or {}).get(split)
         if limit is not None and limit < len(data):
             # A sorted random subset keeps reads from the memory-mapped file sequential.

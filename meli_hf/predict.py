@@ -1,6 +1,6 @@
 """Putting trained checkpoints to work: `Predictor` (Auto classes only, any of the architectures, one
-checkpoint or an ensemble) and the streaming readers and writers behind `scripts/predict.py`, so a long file never
-has to fit in memory."""
+checkpoint or an ensemble), the streaming readers and writers behind `scripts/predict.py`, so a long file never
+has to fit in memory, and `Evaluation`, which scores predictions against categories the model may not know."""
 
 from __future__ import annotations
 
@@ -12,13 +12,21 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from .collator import WordIdCollator
-from .data import MeliDataError, csv_records, decode_lines, decoded_lines
+from .data import normalize_category
+from .errors import MeliDataError, MeliError
+from .integrations import load_pretrained
+from .io import decode_lines, read_csv, read_lines
+from .metrics import classification_metrics
+from .tokenization import MODEL_MAX_LENGTH
 
 INPUT_FORMATS = ("text", "csv", "jsonl")
+# Tokenizers saved without a length report this huge placeholder (transformers' VERY_LARGE_INTEGER).
+UNSET_MODEL_MAX_LENGTH = int(1e20)
 
 
 class Predictor:
@@ -31,12 +39,18 @@ class Predictor:
         model_name_or_path: str | Path | Sequence[str | Path],
         device: str | None = None,
         batch_size: int = 256,
-        max_length: int = 64,
+        max_length: int | None = None,
         trust_remote_code: bool = False,
     ):
+        """`max_length`: tokens kept per title; by default each checkpoint's training length (its tokenizer's
+        `model_max_length`), so serving sees the inputs training saw."""
         paths = [model_name_or_path] if isinstance(model_name_or_path, (str, Path)) else list(model_name_or_path)
         if not paths:
-            raise ValueError("no checkpoint given")
+            raise MeliError("no checkpoint given")
+        if batch_size < 1:
+            raise MeliError(f"batch_size {batch_size}: must be at least 1")
+        if max_length is not None and max_length < 1:
+            raise MeliError(f"max_length {max_length}: must be at least 1")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.batch_size = batch_size
         self.members = [_Member.load(path, self.device, max_length, trust_remote_code) for path in paths]
@@ -45,10 +59,19 @@ class Predictor:
             member.align_to(self.labels, reference=paths[0])
 
     @torch.inference_mode()
-    def predict(self, titles: Sequence[str], top_k: int = 1) -> list[list[dict[str, float | str]]]:
-        """For each title, its `top_k` categories as `{"label", "score"}`; an empty title gets an empty list."""
+    def predict(self, titles: str | Iterable[str], top_k: int = 1) -> list[list[dict[str, float | str]]]:
+        """For each title, its `top_k` categories as `{"label", "score"}`; an empty title gets an empty list.
+        A single string is one title and gets its own list, as `pipeline` answers."""
+        if isinstance(titles, str):
+            return self.predict([titles], top_k)[0]
+        if not isinstance(top_k, int) or top_k < 1:
+            raise MeliError(f"top_k {top_k}: must be at least 1")
+        titles = list(titles)
+        for number, title in enumerate(titles):
+            if not isinstance(title, str):
+                raise TypeError(f"title {number} is a {type(title).__name__}, not a string")
         results: list[list[dict]] = [[] for _ in titles]
-        present = [i for i, title in enumerate(titles) if title and title.strip()]
+        present = [i for i, title in enumerate(titles) if title.strip()]
         labels = self.labels
         top_k = min(top_k, len(labels))
         for start in range(0, len(present), self.batch_size):
@@ -73,29 +96,36 @@ class _Member:
         self.columns: torch.Tensor | None = None  # output column of each of the ensemble's labels; None: same order
 
     @classmethod
-    def load(cls, model_name_or_path: str | Path, device: torch.device, max_length: int, trust_remote_code: bool):
+    def load(
+        cls, model_name_or_path: str | Path, device: torch.device, max_length: int | None, trust_remote_code: bool
+    ):
         path = Path(model_name_or_path)
         if path.exists() and not (path / "config.json").is_file():
-            raise ValueError(
+            raise MeliError(
                 f"{path}: not a checkpoint folder (no config.json); give the output_dir of a training run."
             )
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                model_name_or_path, trust_remote_code=trust_remote_code
-            )
-        except OSError as err:
-            raise ValueError(
-                f"cannot load {model_name_or_path!r}: not a local checkpoint nor a reachable Hub model ({err})"
-            ) from None
+        name = str(model_name_or_path)
+        tokenizer = load_pretrained(
+            AutoTokenizer.from_pretrained, name, "--model", trust_remote_code=trust_remote_code
+        )
+        model = load_pretrained(
+            AutoModelForSequenceClassification.from_pretrained, name, "--model", trust_remote_code=trust_remote_code
+        )
         # Titles go to the tokenizers backend directly and are padded in numpy: the `transformers` tokenizer call
         # around the same backend more than halves the titles per second (bench/predict_speed.py).
         if getattr(tokenizer, "backend_tokenizer", None) is None:
-            raise ValueError(f"{model_name_or_path}: the checkpoint's tokenizer has no `tokenizers` (fast) version")
+            raise MeliError(f"{model_name_or_path}: the checkpoint's tokenizer has no `tokenizers` (fast) version")
+        config = model.config
+        positions = getattr(config, "max_position_embeddings", None)
+        if max_length is None:
+            max_length = tokenizer.model_max_length
+            if max_length >= UNSET_MODEL_MAX_LENGTH:  # not saved by training: the model's own limit
+                max_length = positions or MODEL_MAX_LENGTH
+        if positions is not None and max_length > positions:
+            raise MeliError(f"max_length {max_length}: {model_name_or_path} has {positions} positions")
         encoder = copy.deepcopy(tokenizer.backend_tokenizer)
         encoder.no_padding()
         encoder.enable_truncation(max_length)
-        config = model.config
         labels = [config.id2label[i] for i in range(config.num_labels)]
         return cls(str(model_name_or_path), model.to(device).eval(), encoder, tokenizer.pad_token_id or 0, labels)
 
@@ -103,7 +133,7 @@ class _Member:
         """Reorder this checkpoint's output columns to `labels`; an ensemble needs one set of categories."""
         if set(self.labels) != set(labels):
             missing, extra = sorted(set(labels) - set(self.labels)), sorted(set(self.labels) - set(labels))
-            raise ValueError(
+            raise MeliError(
                 f"{self.name} was trained on other categories than {reference}: "
                 f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})"
             )
@@ -123,20 +153,14 @@ def read_records(source: str, input_format: str | None, title_column: str) -> It
     """(line number, record) of a text, CSV or JSONL file, or of standard input (`-`), read lazily."""
     name = "<stdin>" if source == "-" else source
     fmt = input_format or _format_from_name(source)
-    if source == "-":
-        lines = decode_lines(sys.stdin.buffer, name)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise MeliDataError(path, None, None, "file not found")
-        lines = decoded_lines(path)
+    lines = decode_lines(sys.stdin.buffer, name) if source == "-" else read_lines(source)
     if fmt == "text":
         for number, line in lines:
             yield number, {title_column: line.rstrip("\r\n")}
     elif fmt == "jsonl":
         yield from _jsonl_records(lines, name, title_column)
     else:
-        yield from _csv_records(lines, name, title_column)
+        yield from _csv_title_records(lines, name, title_column)
 
 
 def _format_from_name(source: str) -> str:
@@ -154,11 +178,14 @@ def _jsonl_records(lines, name: str, title_column: str) -> Iterator[tuple[int, d
             raise MeliDataError(name, number, None, f"malformed JSON ({err.msg})") from None
         if not isinstance(record, dict) or title_column not in record:
             raise MeliDataError(name, number, title_column, "missing field (set --title_column)")
+        if not isinstance(record[title_column], str):
+            kind = "null" if record[title_column] is None else type(record[title_column]).__name__
+            raise MeliDataError(name, number, title_column, f"expected a string, got {kind}")
         yield number, record
 
 
-def _csv_records(lines, name: str, title_column: str) -> Iterator[tuple[int, dict]]:
-    header, rows = csv_records(lines, name)
+def _csv_title_records(lines, name: str, title_column: str) -> Iterator[tuple[int, dict]]:
+    header, rows = read_csv(lines, name)
     if title_column not in header:
         raise MeliDataError(name, 1, title_column, f"unknown column; the header has {', '.join(header)}")
     yield from rows
@@ -204,3 +231,32 @@ class PredictionWriter:
             self.csv_writer = csv.DictWriter(self.stream, fieldnames=list(row))
             self.csv_writer.writeheader()
         self.csv_writer.writerow(row)
+
+
+class Evaluation:
+    """Balanced accuracy, accuracy and macro-F1 of predictions against true category names, including categories
+    the model does not know: each is a class of its own that the model never predicts, so its rows count as errors
+    of their true class and its recall (zero) enters the balanced accuracy like any other."""
+
+    def __init__(self, labels: list[str]):
+        self.label_ids = {label: i for i, label in enumerate(labels)}
+        self.unknown: dict[str, int] = {}  # category the model does not know -> its class id past the known ones
+        self.references: list[int] = []
+        self.predictions: list[int] = []
+
+    def add(self, category: str, predicted: str) -> None:
+        category = normalize_category(category)
+        reference = self.label_ids.get(category)
+        if reference is None:
+            reference = self.unknown.setdefault(category, len(self.label_ids) + len(self.unknown))
+        self.references.append(reference)
+        self.predictions.append(self.label_ids[predicted])
+
+    @property
+    def unknown_rows(self) -> int:
+        return int(np.sum(np.asarray(self.references) >= len(self.label_ids)))
+
+    def scores(self) -> dict[str, float]:
+        if not self.references:
+            raise MeliError("nothing to evaluate (no titles)")
+        return classification_metrics(np.asarray(self.predictions), np.asarray(self.references))

@@ -2,6 +2,8 @@
 
 `scripts/train.py` parses the three argument groups and calls `run_training`, whose body reads as the story of
 a run: data -> labels -> tokenizer and model -> preprocessing -> Trainer -> train -> evaluate -> save -> push.
+Every setting is checked before any work: a value that would train a chance-level model, or fail an hour in, is
+refused with one line naming the flag.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import pyarrow.compute as pc
 import torch
 from datasets import DatasetDict
 from torch import nn
@@ -30,10 +34,19 @@ from transformers import (
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from .checkpoints import (
+    check_checkpoint,
+    check_output_dir,
+    remove_previous_run,
+    resolve_resume_checkpoint,
+    set_aside_previous_run,
+)
 from .collator import WordIdBatches, WordIdCollator
 from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
-from .data import load_meli, read_token_to_index
+from .data import find_course_vocabulary, find_source_files, load_meli, read_token_to_index
 from .embeddings import load_word_vectors
+from .errors import MeliDataError, MeliError
+from .integrations import load_pretrained, mlflow_run, push_checkpoint
 from .metrics import compute_metrics, logits_to_label_ids
 from .model_card import plot_learning_curves, write_model_card
 from .modeling_meli import (
@@ -46,6 +59,7 @@ from .sample import sample_dir
 from .tokenization import (
     MAX_VOCABULARY_WORDS,
     MIN_WORD_FREQUENCY,
+    MODEL_MAX_LENGTH,
     train_word_tokenizer,
     word_tokenizer_from_vocabulary,
 )
@@ -81,6 +95,13 @@ MODELS: dict[str, ModelSpec] = {
     "tfidf": ModelSpec(MeliTfidfConfig, MeliTfidfForSequenceClassification, "word", 0.1, 1024, 2, "random", 0.0),
     "beto": ModelSpec(AutoConfig, AutoModelForSequenceClassification, "pretrained", 5e-5, 32, 3, "random", 0.0),
 }
+
+
+def require(condition: bool, flag: str, value, requirement: str) -> None:
+    """Refuse a setting with one line naming the flag, the value given and what it must be."""
+    if not condition:
+        shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        raise MeliError(f"--{flag} {shown}: {requirement}")
 
 
 def has_word_embeddings(model: str) -> bool:
@@ -121,13 +142,25 @@ class ModelArguments:
 
     def __post_init__(self):
         if self.model not in MODELS:
-            raise ValueError(f"--model {self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
-        if self.word_vectors is not None and not Path(self.word_vectors).exists():
-            raise ValueError(f"--word_vectors {self.word_vectors}: file not found.")
+            raise MeliError(f"--model {self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
+        if self.word_vectors is not None and not Path(self.word_vectors).is_file():
+            raise MeliError(f"--word_vectors {self.word_vectors}: file not found.")
         if self.word_vectors is not None and not has_word_embeddings(self.model):
-            raise ValueError(f"--word_vectors: --model {self.model} has no word embeddings to load them into.")
-        if self.bigram_buckets is not None and self.bigram_buckets < 0:
-            raise ValueError(f"--bigram_buckets {self.bigram_buckets}: must be 0 (off) or a positive bucket count.")
+            raise MeliError(f"--word_vectors: --model {self.model} has no word embeddings to load them into.")
+        require(self.embedding_dim >= 1, "embedding_dim", self.embedding_dim, "must be at least 1")
+        require(
+            all(n >= 1 for n in self.hidden_layers), "hidden_layers", self.hidden_layers, "sizes must be at least 1"
+        )
+        require(0 <= self.dropout < 1, "dropout", self.dropout, "must be a probability from 0 up to (not including) 1")
+        widths = self.filter_widths
+        require(bool(widths) and all(w >= 1 for w in widths), "filter_widths", widths, "widths must be at least 1")
+        require(self.num_filters >= 1, "num_filters", self.num_filters, "must be at least 1")
+        require(self.lstm_hidden_size >= 1, "lstm_hidden_size", self.lstm_hidden_size, "must be at least 1")
+        require(self.lstm_num_layers >= 1, "lstm_num_layers", self.lstm_num_layers, "must be at least 1")
+        if self.bigram_buckets is not None:
+            require(
+                self.bigram_buckets >= 0, "bigram_buckets", self.bigram_buckets, "must be 0 (off) or a bucket count"
+            )
 
 
 @dataclass
@@ -146,7 +179,13 @@ class DataTrainingArguments:
     drop_unknown_categories: bool = field(
         default=False, metadata={"help": "Drop validation/test rows whose category train lacks (else: error)."}
     )
-    max_seq_length: int = field(default=64, metadata={"help": "Tokens kept per title."})
+    max_seq_length: int | None = field(
+        default=None,
+        metadata={
+            "help": f"Tokens kept per title, in training and (saved with the tokenizer) in prediction. Default: "
+            f"{MODEL_MAX_LENGTH}, or the checkpoint's when resuming."
+        },
+    )
     max_vocabulary_words: int = field(
         default=MAX_VOCABULARY_WORDS, metadata={"help": "Vocabulary size of a word tokenizer trained on titles."}
     )
@@ -163,7 +202,16 @@ class DataTrainingArguments:
 
     def __post_init__(self):
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
-            raise ValueError(f"--data_dir {self.data_dir}: folder not found.")
+            raise MeliError(f"--data_dir {self.data_dir}: folder not found.")
+        for name in ("max_train_samples", "max_eval_samples", "max_test_samples", "max_seq_length"):
+            value = getattr(self, name)
+            require(value is None or value >= 1, name, value, "must be at least 1")
+        require(
+            self.max_vocabulary_words >= 1, "max_vocabulary_words", self.max_vocabulary_words, "must be at least 1"
+        )
+        require(self.min_word_frequency >= 1, "min_word_frequency", self.min_word_frequency, "must be at least 1")
+        patience = self.early_stopping_patience
+        require(patience is None or patience >= 1, "early_stopping_patience", patience, "must be at least 1")
 
 
 # Training arguments whose defaults depend on `--model`, and the values that stand in until it is known.
@@ -214,6 +262,13 @@ class MeliTrainingArguments(TrainingArguments):
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is always kept)."})
     load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best checkpoint's weights."})
     metric_for_best_model: str | None = field(default="balanced_accuracy", metadata={"help": "Best-model metric."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace the run already in --output_dir; it is moved to <output_dir>.previous and deleted "
+            "once the new run is complete. Without it, such a folder is refused."
+        },
+    )
     class_balance: float = field(
         default=0.5,
         metadata={
@@ -223,6 +278,7 @@ class MeliTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        self.check_values()
         # Placeholders so TrainingArguments validates; `resolve_model_defaults` sets the real values.
         self._unresolved = {name for name in MODEL_DEPENDENT_PLACEHOLDERS if getattr(self, name) is None}
         for name in self._unresolved:
@@ -231,6 +287,28 @@ class MeliTrainingArguments(TrainingArguments):
         if self.dataloader_pin_memory is None:
             self.dataloader_pin_memory = torch.accelerator.is_available()
         super().__post_init__()
+
+    def check_values(self) -> None:
+        """Refuse values that would train silently wrong (the Trainer accepts them all); unset per-model fields
+        are left to their defaults."""
+        for name, low in (("learning_rate", 0.0), ("num_train_epochs", 0.0)):
+            value = getattr(self, name)
+            if name == "num_train_epochs" and self.max_steps > 0:
+                continue
+            require(value is None or value > low, name, value, "must be above 0")
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            value = getattr(self, name)
+            require(value is None or value >= 1, name, value, "must be at least 1")
+        smoothing = self.label_smoothing_factor
+        require(smoothing is None or 0 <= smoothing < 1, "label_smoothing_factor", smoothing, "must be in [0, 1)")
+        require(self.class_balance >= 0, "class_balance", self.class_balance, "must be 0 (off) or above")
+        for name in ("weight_decay", "warmup_steps", "max_grad_norm", "adam_epsilon", "dataloader_num_workers"):
+            require(getattr(self, name) >= 0, name, getattr(self, name), "must be 0 or above")
+        for name in ("adam_beta1", "adam_beta2"):
+            require(0 <= getattr(self, name) < 1, name, getattr(self, name), "must be in [0, 1)")
+        limit = self.save_total_limit
+        require(limit is None or limit >= 1, "save_total_limit", limit, "must be at least 1 (or unset: keep all)")
+        require(0 <= self.seed < 2**32, "seed", self.seed, "must be in [0, 2**32)")
 
     def resolve_model_defaults(self, model: str) -> None:
         """Fill the per-architecture defaults of the fields the user left unset."""
@@ -293,17 +371,49 @@ class ClassBalancedLoss:
         return losses.mean() if num_items_in_batch is None else losses.sum() / num_items_in_batch
 
 
-def check_resume_checkpoint(checkpoint: str | None, model: str) -> None:
+def check_resume_checkpoint(checkpoint: Path, model: str) -> None:
     """Fail before any work when `--resume_from_checkpoint` holds another architecture than `--model`."""
-    if checkpoint is None or not Path(checkpoint).is_dir():
-        return
-    if not (Path(checkpoint) / "config.json").exists():
-        raise ValueError(f"--resume_from_checkpoint {checkpoint}: no config.json, not a checkpoint folder.")
+    if not (checkpoint / "config.json").is_file():
+        raise MeliError(f"--resume_from_checkpoint {checkpoint}: no config.json, not a checkpoint folder")
     found = AutoConfig.from_pretrained(checkpoint).model_type
     expected = getattr(MODELS[model].config_class, "model_type", None)  # None: beto, any transformer
     meli_types = {getattr(spec.config_class, "model_type", None) for spec in MODELS.values()} - {None}
     if (expected is not None and found != expected) or (expected is None and found in meli_types):
-        raise ValueError(f"--resume_from_checkpoint {checkpoint} holds a {found!r} model, not --model {model}.")
+        raise MeliError(f"--resume_from_checkpoint {checkpoint} holds a {found!r} model, not --model {model}.")
+
+
+def check_evaluation_data(dataset: DatasetDict, data_dir: Path, training_args: TrainingArguments) -> None:
+    """Evaluation during training (and keeping the best model) needs a validation split."""
+    if "validation" in dataset or (training_args.eval_strategy == "no" and not training_args.load_best_model_at_end):
+        return
+    raise MeliError(
+        f"--data_dir {data_dir} has no validation split (validation.csv[.gz] or <language>.validation.jsonl[.gz]), "
+        "which evaluation during training needs; add one, or train without: --eval_strategy no "
+        "--load_best_model_at_end false"
+    )
+
+
+def check_same_labels(config, label_names: list[str], checkpoint: Path) -> None:
+    """A resumed model scores the same categories in the same order as the data it resumes on."""
+    saved = [config.id2label[i] for i in range(config.num_labels)]
+    if saved != label_names:
+        missing, extra = sorted(set(label_names) - set(saved)), sorted(set(saved) - set(label_names))
+        raise MeliError(
+            f"--resume_from_checkpoint {checkpoint} was trained on other categories than this data "
+            f"({len(missing)} new, e.g. {missing[:3]}; {len(extra)} gone, e.g. {extra[:3]}): resume with the data "
+            "flags of the original run"
+        )
+
+
+def planned_steps(training_args: TrainingArguments, train_rows: int) -> int:
+    """Optimizer steps of the whole run, as the Trainer counts them (each process reads its share of the rows)."""
+    if training_args.max_steps > 0:
+        return training_args.max_steps
+    rows_per_process = math.ceil(train_rows / training_args.world_size)
+    rounding = math.floor if training_args.dataloader_drop_last else math.ceil
+    batches = rounding(rows_per_process / training_args.per_device_train_batch_size)
+    per_epoch = max(math.ceil(batches / training_args.gradient_accumulation_steps), 1)
+    return math.ceil(training_args.num_train_epochs * per_epoch)
 
 
 def load_data(data_args: DataTrainingArguments, seed: int) -> tuple[DatasetDict, Path]:
@@ -329,12 +439,15 @@ def build_word_tokenizer(dataset: DatasetDict, data_dir: Path, data_args: DataTr
     """The course's vocabulary when the data carries word ids, otherwise one trained on the train titles."""
     if "input_ids" in dataset["train"].column_names:
         if data_args.keep_numbers:
-            raise ValueError(
+            raise MeliError(
                 f"--keep_numbers: {data_dir} holds course files, whose word ids come from the course's vocabulary "
                 "(no numbers); it applies to a vocabulary trained on the titles of challenge CSV files."
             )
         language = data_args.language or "spanish"
-        return word_tokenizer_from_vocabulary(read_token_to_index(data_dir / f"{language}_token_to_index.json.gz"))
+        vocabulary = find_course_vocabulary(find_source_files(data_dir, language), language)
+        if vocabulary is None:
+            raise MeliDataError(data_dir, None, None, f"no {language}_token_to_index.json.gz beside the course files")
+        return word_tokenizer_from_vocabulary(read_token_to_index(vocabulary))
     titles = (batch["title"] for batch in dataset["train"].select_columns(["title"]).iter(batch_size=10_000))
     return train_word_tokenizer(
         titles, data_args.max_vocabulary_words, data_args.min_word_frequency, data_args.keep_numbers
@@ -347,8 +460,10 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
     label2id = {name: i for i, name in id2label.items()}
     if spec.tokenizer == "pretrained":
         # Float32 master weights whatever the checkpoint's stored dtype: `--bf16`/`--fp16` are autocast on top.
-        return AutoModelForSequenceClassification.from_pretrained(
+        return load_pretrained(
+            AutoModelForSequenceClassification.from_pretrained,
             model_args.model_name_or_path,
+            "--model_name_or_path",
             num_labels=len(id2label),
             id2label=id2label,
             label2id=label2id,
@@ -409,12 +524,36 @@ def tokenize(
         )
 
 
+def truncate_word_ids(dataset: DatasetDict, max_seq_length: int, training_args: TrainingArguments) -> DatasetDict:
+    """Course word ids cut to `max_seq_length`, as titles are tokenized: one long row would otherwise pad a whole
+    batch to its length (and serving, which truncates, would see other inputs than training)."""
+    longest = max(pc.max(pc.list_value_length(d.data.table["input_ids"])).as_py() or 0 for d in dataset.values())
+    if longest <= max_seq_length:
+        return dataset
+    with training_args.main_process_first(desc="truncating word ids"):
+        return (
+            dataset.with_format("arrow")
+            .map(
+                lambda table: table.set_column(
+                    table.schema.get_field_index("input_ids"),
+                    "input_ids",
+                    pc.list_slice(table["input_ids"], 0, max_seq_length),
+                ),
+                batched=True,
+                desc=f"Truncating word ids to {max_seq_length}",
+            )
+            .with_format(None)
+        )
+
+
 def prepare_datasets(
     dataset: DatasetDict, tokenizer, model: str, max_seq_length: int, training_args: TrainingArguments
 ) -> dict:
     """Model inputs per split: word ids served as Arrow batches for the baselines, tokenized titles for BETO."""
     if MODELS[model].tokenizer != "word" or "input_ids" not in dataset["train"].column_names:
         dataset = tokenize(dataset, tokenizer, max_seq_length, training_args)
+    else:
+        dataset = truncate_word_ids(dataset, max_seq_length, training_args)
     if MODELS[model].tokenizer != "word":
         return dict(dataset)
     # WordIdBatches holds only the model's inputs; the Trainer's column filter would split its Arrow batches.
@@ -453,23 +592,43 @@ def run_training(
 ) -> dict[str, float]:
     """Train, evaluate on validation and test, save the checkpoint with card and curves, push if asked."""
     training_args.resolve_model_defaults(model_args.model)
-    keep_freed_memory_in_heap()
-    check_resume_checkpoint(training_args.resume_from_checkpoint, model_args.model)
+    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    if checkpoint is not None:
+        check_resume_checkpoint(checkpoint, model_args.model)
+        steps_done = check_checkpoint(checkpoint)["global_step"]
+        training_args.resume_from_checkpoint = str(checkpoint)
+    check_output_dir(training_args.output_dir, training_args.overwrite_output_dir, resuming=checkpoint is not None)
     set_seed(training_args.seed)
     spec = MODELS[model_args.model]
 
     dataset, data_dir = load_data(data_args, training_args.seed)
+    check_evaluation_data(dataset, data_dir, training_args)
     label_names = dataset["train"].features["label"].names
     id2label = dict(enumerate(label_names))
     logger.info(
         "data %s: %s rows, %d labels", data_dir, {split: len(d) for split, d in dataset.items()}, len(label_names)
     )
 
-    if spec.tokenizer == "word":
-        tokenizer = build_word_tokenizer(dataset, data_dir, data_args)
+    if checkpoint is not None:
+        # The checkpoint's own tokenizer and architecture: data or model flags changed since must not alter them.
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32)
+        check_same_labels(model.config, label_names, checkpoint)
+        max_seq_length = data_args.max_seq_length or tokenizer.model_max_length
     else:
-        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
-    model = build_model(model_args, tokenizer, id2label, training_args.seed)
+        if spec.tokenizer == "word":
+            tokenizer = build_word_tokenizer(dataset, data_dir, data_args)
+        else:
+            tokenizer = load_pretrained(
+                AutoTokenizer.from_pretrained, model_args.model_name_or_path, "--model_name_or_path"
+            )
+        model = build_model(model_args, tokenizer, id2label, training_args.seed)
+        max_seq_length = data_args.max_seq_length or MODEL_MAX_LENGTH
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None:
+        require(max_seq_length <= positions, "max_seq_length", max_seq_length, f"the model has {positions} positions")
+    # Saved with the tokenizer, so that prediction truncates titles as training did.
+    tokenizer.model_max_length = max_seq_length
     logger.info(
         "model %s: %d parameters, vocabulary %d, device %s, %d processes",
         model_args.model,
@@ -486,9 +645,14 @@ def run_training(
         compute_loss_func = ClassBalancedLoss(
             label_counts, training_args.class_balance, training_args.label_smoothing_factor
         )
-    dataset = prepare_datasets(dataset, tokenizer, model_args.model, data_args.max_seq_length, training_args)
-    if isinstance(model, MeliTfidfForSequenceClassification):
+    dataset = prepare_datasets(dataset, tokenizer, model_args.model, max_seq_length, training_args)
+    if isinstance(model, MeliTfidfForSequenceClassification) and checkpoint is None:
         fit_idf(model, dataset["train"])
+    if checkpoint is not None and steps_done >= planned_steps(training_args, len(dataset["train"])):
+        raise MeliError(
+            f"--resume_from_checkpoint {checkpoint} is at step {steps_done}, the end of this run: nothing is left "
+            "to train (raise --num_train_epochs or --max_steps to train on)"
+        )
 
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, after the local save
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []
@@ -505,6 +669,11 @@ def run_training(
         callbacks=callbacks,
     )
 
+    previous_run = None
+    if training_args.overwrite_output_dir and checkpoint is None:
+        with training_args.main_process_first(desc="setting the earlier run aside"):
+            if training_args.should_save:
+                previous_run = set_aside_previous_run(training_args.output_dir)
     with mlflow_run(training_args):
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         metrics = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_result.metrics.items()}
@@ -531,31 +700,7 @@ def run_training(
             "architecture": type(trainer.model).__name__,
         }
         trainer.create_model_card()
+        remove_previous_run(previous_run)
         if push_to_hub:
             push_checkpoint(trainer)
     return metrics
-
-
-@contextlib.contextmanager
-def mlflow_run(training_args: TrainingArguments):
-    """One MLflow run for training and the final evaluations (the callback alone closes its run at train end)."""
-    if "mlflow" not in training_args.report_to or training_args.process_index != 0:
-        yield
-        return
-    import mlflow
-
-    with mlflow.start_run(run_name=training_args.run_name):
-        yield
-
-
-def push_checkpoint(trainer: Trainer) -> None:
-    """Push the saved checkpoint folder; any failure is reported after the local save, which stays intact."""
-    try:
-        trainer.push_to_hub(commit_message="meli-hf checkpoint")
-    except Exception as err:  # noqa: BLE001 - network, auth and repo errors all end the same way
-        raise RuntimeError(
-            f"The checkpoint is saved in {trainer.args.output_dir}, but pushing it to the Hub as "
-            f"{trainer.args.hub_model_id!r} failed: {err}. Log in with `hf auth login` (or set HF_TOKEN) and push "
-            f"the folder again with `hf upload {trainer.args.hub_model_id} {trainer.args.output_dir}`."
-        ) from err
-    logger.info("pushed %s to the Hub as %s", trainer.args.output_dir, trainer.args.hub_model_id)

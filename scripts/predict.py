@@ -9,6 +9,8 @@ an ensemble of checkpoints trained on the same categories.
     python scripts/predict.py --model outputs/mlp --model outputs/cnn --model outputs/lstm --input test.csv --evaluate
 
 Output: one JSON line per title (or CSV by --output extension), input order kept, input columns carried through.
+An --output file is written beside its target and renamed into place once complete: a failed run never truncates
+it. A bad flag, file or record ends the run with one `error: ...` line.
 """
 
 import argparse
@@ -17,13 +19,25 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
-from meli_hf.data import MeliDataError
-from meli_hf.metrics import classification_metrics
-from meli_hf.predict import INPUT_FORMATS, PredictionWriter, Predictor, batched, read_records
+from meli_hf.cli import one_line_parser_errors, user_errors
+from meli_hf.errors import MeliDataError
+from meli_hf.io import atomic_output, is_same_file
+from meli_hf.predict import INPUT_FORMATS, Evaluation, PredictionWriter, Predictor, batched, read_records
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=32),
+    )
+    one_line_parser_errors(parser)
     parser.add_argument("titles", nargs="*", help="Titles to classify (or use --input).")
     parser.add_argument(
         "--model",
@@ -33,72 +47,98 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--input", help="Text (a title a line), CSV or JSONL file (.gz too); - for standard input.")
     parser.add_argument("--input_format", choices=INPUT_FORMATS, help="Default: from the extension; stdin: text.")
-    parser.add_argument("--title_column", default="title", help="Title column of CSV/JSONL input.")
-    parser.add_argument("--label_column", default="category", help="True category column, for --evaluate.")
-    parser.add_argument("--output", help="Output file, .jsonl or .csv. Default: JSON lines on standard output.")
-    parser.add_argument("--top_k", type=int, default=1, help="Categories per title, with probabilities.")
-    parser.add_argument("--batch_size", type=int, default=256, help="Titles per forward pass.")
+    parser.add_argument("--title_column", default="title", help="Title column of CSV/JSONL input (default: title).")
+    parser.add_argument(
+        "--label_column", default="category", help="True category column, for --evaluate (default: category)."
+    )
+    parser.add_argument(
+        "--output",
+        help="Output file, .jsonl or .csv, replaced only once complete (a missing folder is created). "
+        "Default: JSON lines on standard output.",
+    )
+    parser.add_argument(
+        "--top_k", type=positive, default=1, help="Categories per title, with probabilities (default: 1)."
+    )
+    parser.add_argument("--batch_size", type=positive, default=256, help="Titles per forward pass (default: 256).")
+    parser.add_argument(
+        "--max_length",
+        type=positive,
+        help="Tokens kept per title. Default: each checkpoint's training length (--max_seq_length).",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... Default: a GPU when present, else the CPU.")
     parser.add_argument("--evaluate", action="store_true", help="Print balanced accuracy, accuracy and macro-F1.")
     parser.add_argument("--trust_remote_code", action="store_true", help="Load architectures saved with the model.")
+    parser.add_argument("--debug", action="store_true", help="Show the traceback of an error (or MELI_HF_DEBUG=1).")
     args = parser.parse_args()
     if bool(args.titles) == bool(args.input):
         parser.error("give titles as arguments or --input FILE, not both and not neither")
-    if args.top_k < 1:
-        parser.error("--top_k must be at least 1")
+    if args.input and args.input != "-" and not Path(args.input).is_file():
+        parser.error(f"--input {args.input}: file not found")
+    if args.input and args.output and is_same_file(args.input, args.output):
+        parser.error(f"--output {args.output} is the --input file; write the predictions to another file")
     return args
+
+
+def predict(args: argparse.Namespace) -> None:
+    predictor = Predictor(
+        args.model,
+        device=args.device,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        trust_remote_code=args.trust_remote_code,
+    )
+    if args.titles:
+        records = ((i, {args.title_column: title}) for i, title in enumerate(args.titles, start=1))
+    else:
+        records = read_records(args.input, args.input_format, args.title_column)
+    source = args.input or "<arguments>"
+    evaluation = Evaluation(predictor.labels) if args.evaluate else None
+    empty = 0
+    with atomic_output(args.output) if args.output else nullcontext(sys.stdout) as stream:
+        writer = PredictionWriter(
+            stream, as_csv=bool(args.output) and Path(args.output).suffix == ".csv", top_k=args.top_k
+        )
+        for batch in batched(records, args.batch_size):
+            titles = [record[args.title_column] for _, record in batch]
+            for (number, record), predictions in zip(batch, predictor.predict(titles, top_k=args.top_k)):
+                writer.write(record, predictions)
+                if not predictions:
+                    empty += 1
+                    print(f"warning: line {number}: empty title, no prediction", file=sys.stderr)
+                elif evaluation is not None:
+                    category = record.get(args.label_column)
+                    if not isinstance(category, str) or not category.strip():
+                        problem = (
+                            "missing field" if category is None else f"expected a category name, got {category!r}"
+                        )
+                        raise MeliDataError(
+                            source, number, args.label_column, f"{problem} (--evaluate; set --label_column)"
+                        )
+                    evaluation.add(category, predictions[0]["label"])
+    if empty:
+        print(f"{empty} empty titles got no prediction", file=sys.stderr)
+    if evaluation is not None:
+        scores = evaluation.scores()
+        n = len(evaluation.references)
+        print(" ".join(f"{name}={value:.4f}" for name, value in scores.items()) + f" n={n}", file=sys.stderr)
+        if evaluation.unknown:
+            print(
+                f"warning: {evaluation.unknown_rows} of {n} rows belong to {len(evaluation.unknown)} categories the "
+                f"model does not know (e.g. {', '.join(sorted(evaluation.unknown)[:3])}); they count as errors of "
+                "their categories",
+                file=sys.stderr,
+            )
 
 
 def main() -> None:
     args = parse_args()
     try:
-        predictor = Predictor(
-            args.model, device=args.device, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code
-        )
-    except ValueError as err:
-        sys.exit(f"error: {err}")
-    if args.titles:
-        records = ((i, {args.title_column: title}) for i, title in enumerate(args.titles, start=1))
-    else:
-        records = read_records(args.input, args.input_format, args.title_column)
-    output = open(args.output, "w", encoding="utf-8", newline="") if args.output else nullcontext(sys.stdout)
-    references, predicted, empty = [], [], 0
-    label2id = {label: i for i, label in enumerate(predictor.labels)}
-    try:
-        with output as stream:
-            writer = PredictionWriter(
-                stream, as_csv=bool(args.output) and Path(args.output).suffix == ".csv", top_k=args.top_k
-            )
-            for batch in batched(records, args.batch_size):
-                titles = [str(record.get(args.title_column) or "") for _, record in batch]
-                for (number, record), predictions in zip(batch, predictor.predict(titles, top_k=args.top_k)):
-                    writer.write(record, predictions)
-                    if not predictions:
-                        empty += 1
-                        print(f"warning: line {number}: empty title, no prediction", file=sys.stderr)
-                    elif args.evaluate:
-                        if args.label_column not in record:
-                            raise MeliDataError(
-                                args.input or "<arguments>",
-                                number,
-                                args.label_column,
-                                "missing field (needed by --evaluate; set --label_column)",
-                            )
-                        # A category the model does not know counts as wrong (-1 is never predicted).
-                        references.append(label2id.get(record[args.label_column], -1))
-                        predicted.append(label2id[predictions[0]["label"]])
-    except MeliDataError as err:
-        sys.exit(f"error: {err}")
-    if empty:
-        print(f"{empty} empty titles got no prediction", file=sys.stderr)
-    if args.evaluate:
-        if not references:
-            sys.exit("error: nothing to evaluate (no titles)")
-        scores = classification_metrics(predicted, references)
-        print(
-            " ".join(f"{name}={value:.4f}" for name, value in scores.items()) + f" n={len(references)}",
-            file=sys.stderr,
-        )
+        with user_errors(debug=args.debug):
+            predict(args)
+    except SystemExit:
+        if args.output:  # the output file is replaced only by a complete run
+            print(f"{args.output} was not written (an existing file is left as it was)", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
     python scripts/train.py run.json        # or run.yaml: the same arguments as a file
 
 Every `transformers.TrainingArguments` flag works too (`--optim`, `--weight_decay`, `--report_to mlflow`, ...).
+A bad flag, file or setting ends the run with one `error: ...` line; MELI_HF_DEBUG=1 shows the traceback.
 """
 
 import logging
@@ -14,35 +15,55 @@ import sys
 
 import datasets
 import transformers
+import yaml
 from transformers import HfArgumentParser
 
-from meli_hf.training import DataTrainingArguments, MeliTrainingArguments, ModelArguments, run_training
+from meli_hf.cli import one_line_parser_errors, user_errors
+from meli_hf.errors import MeliError
+from meli_hf.training import (
+    DataTrainingArguments,
+    MeliTrainingArguments,
+    ModelArguments,
+    keep_freed_memory_in_heap,
+    run_training,
+)
 
 logger = logging.getLogger("meli_hf")
 
 
+def parse_arguments() -> tuple[ModelArguments, DataTrainingArguments, MeliTrainingArguments]:
+    """Flags, or one JSON/YAML file of the same arguments; a bad value is a `MeliError` naming it."""
+    parser = one_line_parser_errors(HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments)))
+    try:
+        if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
+            return parser.parse_json_file(sys.argv[1])
+        if len(sys.argv) == 2 and sys.argv[1].endswith((".yaml", ".yml")):
+            return parser.parse_yaml_file(sys.argv[1])
+        return parser.parse_args_into_dataclasses()
+    except MeliError:
+        raise
+    except (ValueError, TypeError, yaml.YAMLError) as err:  # TrainingArguments' own checks, a malformed file
+        raise MeliError(str(err).strip().splitlines()[0]) from err
+
+
 def main() -> None:
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
-    if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
-        model_args, data_args, training_args = parser.parse_json_file(sys.argv[1])
-    elif len(sys.argv) == 2 and sys.argv[1].endswith((".yaml", ".yml")):
-        model_args, data_args, training_args = parser.parse_yaml_file(sys.argv[1])
-    else:
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    with user_errors():
+        model_args, data_args, training_args = parse_arguments()
 
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    level = logging.INFO if training_args.should_log else logging.WARNING
-    logger.setLevel(level)
-    datasets.utils.logging.set_verbosity(level)
-    transformers.utils.logging.set_verbosity(logging.WARNING if not training_args.should_log else logging.INFO)
-    transformers.utils.logging.enable_default_handler()
-    transformers.utils.logging.enable_explicit_format()
+        logging.basicConfig(
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+            handlers=[logging.StreamHandler(sys.stdout)],
+        )
+        level = logging.INFO if training_args.should_log else logging.WARNING
+        logger.setLevel(level)
+        datasets.utils.logging.set_verbosity(level)
+        transformers.utils.logging.set_verbosity(logging.WARNING if not training_args.should_log else logging.INFO)
+        transformers.utils.logging.enable_default_handler()
+        transformers.utils.logging.enable_explicit_format()
+        keep_freed_memory_in_heap()  # a process-wide allocator setting: the script's call, not the library's
 
-    run_training(model_args, data_args, training_args)
+        run_training(model_args, data_args, training_args)
 
 
 if __name__ == "__main__":

@@ -66,14 +66,21 @@ def test_challenge_csv(tmp_path):
     )
     (tmp_path / "validation.csv").write_text(
         "title,category,language,label_quality\nNotebook Hp,NOTEBOOKS,spanish,unreliable\n"
+        "Celular Moto,CELLPHONES,spanish,reliable\n"
     )
     dataset = load_meli(tmp_path)
     assert dataset["train"].column_names == ["title", "label"]
     assert dataset["train"]["title"] == ["Celular Samsung", 'Notebook Lenovo, 15"']
     assert dataset["train"].features["label"].names == ["CELLPHONES", "NOTEBOOKS"]
-    assert dataset["validation"]["label"] == [1]
-    assert load_meli(tmp_path, language="spanish")["train"]["title"] == ["Celular Samsung"]
-    assert load_meli(tmp_path, label_quality="unreliable")["train"]["label"] == [1]
+    assert dataset["validation"]["label"] == [1, 0]
+    assert load_meli(tmp_path, label_quality="unreliable")["train"]["title"] == ['Notebook Lenovo, 15"']
+    # The filters apply first: the categories are those of the Spanish train rows, so validation's NOTEBOOKS is
+    # unknown to the model that trains on them.
+    with pytest.raises(MeliDataError, match="validation.csv, field 'category': 1 categories absent from train"):
+        load_meli(tmp_path, language="spanish")
+    spanish = load_meli(tmp_path, language="spanish", drop_unknown_categories=True)
+    assert spanish["train"]["title"] == ["Celular Samsung"] and spanish["validation"]["title"] == ["Celular Moto"]
+    assert spanish["train"].features["label"].names == ["CELLPHONES"]
 
 
 def test_filters_and_max_rows_are_deterministic(sample_dir):
@@ -130,7 +137,7 @@ BAD_INPUTS = [
     (b'{"title": "Celular"\n', r"line 1: malformed JSON"),
     ({k: v for k, v in RECORD.items() if k != "category"}, r"line 1, field 'category': missing field"),
     (RECORD | {"target": "0"}, r"line 1, field 'target': expected int, got str"),
-    (RECORD | {"data": [1, "x"]}, r"line 1, field 'data': expected a list of non-negative word ids"),
+    (RECORD | {"data": [1, "x"]}, r"line 1, field 'data': expected a list of integer word ids"),
     (RECORD | {"title": "   "}, r"line 1, field 'title': empty title"),
     (b"\xff\xfe not utf-8\n", r"line 1: not valid UTF-8"),
 ]
@@ -150,7 +157,7 @@ def test_bad_csv_rows_name_file_line_and_field(tmp_path):
     with pytest.raises(MeliDataError, match=r"train.csv, line 3, field 'title': empty title"):
         load_meli(tmp_path)
     path.write_text("title,category\nCelular,CELLPHONES\nTv Led,TELEVISIONS,usado\n")
-    with pytest.raises(MeliDataError, match=r"train.csv, line 3: expected 2 columns, got 3"):
+    with pytest.raises(MeliDataError, match=r"train.csv, line 3: expected 2 fields \(the header's\), got 3"):
         load_meli(tmp_path)
     path.write_text("name,category\nCelular,CELLPHONES\n")
     with pytest.raises(MeliDataError, match=r"train.csv, line 1, field 'title': missing column"):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, pipeline
 
+from meli_hf.errors import MeliError
 from meli_hf.training import (
     ClassBalancedLoss,
     DataTrainingArguments,
@@ -258,7 +259,7 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
         train("--data_dir", str(tmp_path / "absent"))
     with pytest.raises(ValueError, match="--word_vectors .*: file not found"):
         train("--word_vectors", str(tmp_path / "vectors.txt"))
-    with pytest.raises(ValueError, match="--bigram_buckets -1: must be 0 \\(off\\) or a positive bucket count"):
+    with pytest.raises(ValueError, match="--bigram_buckets -1: must be 0 \\(off\\) or a bucket count"):
         train("--bigram_buckets", "-1")
     with pytest.raises(ValueError, match="--word_vectors: --model tfidf has no word embeddings"):
         train("--model", "tfidf", "--word_vectors", str(sample_dir / "word_vectors.txt.gz"))
@@ -275,7 +276,8 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
 
 def test_failed_push_keeps_the_local_checkpoint(sample_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_invalid")
-    with pytest.raises(RuntimeError, match=r"saved in .*pushing it to the Hub as 'someone/meli-mlp' failed"):
+    expected = r"saved in .*pushing it to the Hub as 'someone/meli-mlp' failed: the Hub could not be reached"
+    with pytest.raises(MeliError, match=expected):
         train(
             "--model",
             "mlp",

@@ -1,0 +1,101 @@
+"""The services a run talks to: the Hugging Face Hub (pretrained checkpoints in, trained ones out) and MLflow.
+
+Hub failures become one `MeliError` line that says whether the network or the credentials are at fault, after a
+single reachability check instead of a minute of retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from .errors import MeliError
+
+logger = logging.getLogger(__name__)
+
+HUB_CHECK_TIMEOUT_S = 10
+Loaded = TypeVar("Loaded")
+
+
+def hub_unreachable_reason() -> str | None:
+    """Why the Hub cannot be reached (offline mode, no network), or None when one request to it got an answer."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    if constants.is_offline_mode():
+        return "HF_HUB_OFFLINE is set"
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_CHECK_TIMEOUT_S)
+    except Exception as err:  # noqa: BLE001 - any transport failure means the same: no Hub from here
+        return f"{constants.ENDPOINT} cannot be reached: {err}"
+    return None
+
+
+def load_pretrained(loader: Callable[..., Loaded], name_or_path: str, flag: str, **kwargs) -> Loaded:
+    """`loader(name_or_path)` (a `from_pretrained`) for a local folder, a cached Hub id or a reachable Hub; else one
+    line naming the id, the flag that set it and how to point it at a local copy."""
+    if Path(name_or_path).is_dir():
+        return loader(name_or_path, **kwargs)
+    reason = hub_unreachable_reason()
+    try:
+        # Without the Hub, the Hugging Face cache may still hold the files; with it, the usual update check runs.
+        return loader(name_or_path, local_files_only=reason is not None, **kwargs)
+    except OSError as err:
+        if reason is None:
+            raise MeliError(f"cannot load {name_or_path!r} ({flag}): {err}".splitlines()[0]) from err
+        raise MeliError(
+            f"cannot load {name_or_path!r} ({flag}): it is no local folder, the Hugging Face cache does not hold it, "
+            f"and {reason}. Download it where the Hub is reachable (`hf download {name_or_path} --local-dir DIR`) "
+            f"and pass {flag} DIR."
+        ) from err
+
+
+def push_failure_cause(err: BaseException) -> str:
+    """`network`, `credentials` or `other`: what a failed Hub upload needs fixing."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    seen = err
+    while seen is not None:
+        if isinstance(seen, (OfflineModeIsEnabled, httpx2.TransportError, ConnectionError, TimeoutError)):
+            return "network"
+        if isinstance(seen, HfHubHTTPError) and seen.response is not None:
+            if seen.response.status_code in (401, 403):
+                return "credentials"
+        seen = seen.__cause__ or seen.__context__
+    return "other"
+
+
+def push_checkpoint(trainer) -> None:
+    """Push the saved checkpoint folder; a failure is reported after the local save, which stays intact."""
+    output_dir, repo = trainer.args.output_dir, trainer.args.hub_model_id
+    try:
+        trainer.push_to_hub(commit_message="meli-hf checkpoint")
+    except Exception as err:  # noqa: BLE001 - network, auth and repo errors all end the same way
+        cause = push_failure_cause(err)
+        advice = {
+            "network": "the Hub could not be reached (network or HF_HUB_OFFLINE); push again where it can be",
+            "credentials": "the Hub refused the credentials; log in with `hf auth login` (or set HF_TOKEN) with "
+            f"write access to {repo!r}",
+            "other": f"the Hub answered: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+        }[cause]
+        raise MeliError(
+            f"the checkpoint is saved in {output_dir}, but pushing it to the Hub as {repo!r} failed: {advice}. "
+            f"Push the folder later with `hf upload {repo} {output_dir}`."
+        ) from err
+    logger.info("pushed %s to the Hub as %s", output_dir, repo)
+
+
+@contextlib.contextmanager
+def mlflow_run(training_args):
+    """One MLflow run for training and the final evaluations (the callback alone closes its run at train end)."""
+    if "mlflow" not in training_args.report_to or training_args.process_index != 0:
+        yield
+        return
+    import mlflow
+
+    with mlflow.start_run(run_name=training_args.run_name):
+        yield

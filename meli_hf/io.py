@@ -1,0 +1,147 @@
+"""The one place every reader and writer goes through: plain, gzip and bz2 files, numbered UTF-8 lines, CSV rows
+and outputs that replace a file only once they are complete.
+
+Readers report problems as `MeliDataError` with the file and line; writers never leave a half-written file where
+a user's file was.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import csv
+import gzip
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from .errors import MeliDataError, MeliError
+
+UTF8_BOM = "\ufeff"
+# Titles are short, but a CSV export can hold fields of any length; the csv module's default stops at 128 KiB.
+CSV_FIELD_SIZE_LIMIT = 2**31 - 1
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """A file opened for reading bytes, decompressed by its suffix (`.gz`, `.bz2`)."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    if path.suffix == ".bz2":
+        return bz2.open(path, "rb")
+    return open(path, "rb")
+
+
+def decode_lines(raw_lines: Iterable[bytes], name: str | Path) -> Iterator[tuple[int, str]]:
+    """UTF-8 lines with their 1-based numbers, a leading byte-order mark (Excel's UTF-8 export) dropped; an
+    undecodable line is reported with its number."""
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise MeliDataError(name, number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})") from None
+        yield number, line.removeprefix(UTF8_BOM) if number == 1 else line
+
+
+def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Numbered lines of a (compressed) text file; a missing, unreadable or badly compressed file is reported."""
+    path = Path(path)
+    try:
+        with open_binary(path) as fh:
+            yield from decode_lines(fh, path)
+    except (OSError, EOFError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise MeliDataError(path, None, None, "file not found") from None
+        if isinstance(err, IsADirectoryError):
+            raise MeliDataError(path, None, None, "is a folder, not a file") from None
+        raise MeliDataError(path, None, None, f"cannot be read ({err})") from None
+
+
+def _rows_without_field_limit(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The rows of a csv reader, each read under a field-size limit raised for that read alone, so no other code
+    of the process sees the csv module's setting changed."""
+    while True:
+        previous = csv.field_size_limit(CSV_FIELD_SIZE_LIMIT)
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        finally:
+            csv.field_size_limit(previous)
+        yield row
+
+
+def read_csv(lines: Iterable[tuple[int, str]], name: str | Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+    """The header and a lazy iterator of (line number, row as a dict) of numbered CSV lines; a row with more or
+    fewer fields than the header is reported with its line."""
+    numbers = []
+
+    def text():
+        for number, line in lines:
+            numbers.append(number)
+            yield line
+
+    reader = _rows_without_field_limit(csv.reader(text()))
+    try:
+        header = [column.strip() for column in next(reader)]
+    except StopIteration:
+        raise MeliDataError(name, None, None, "empty file (no header line)") from None
+    except csv.Error as err:
+        raise MeliDataError(name, numbers[-1] if numbers else 1, None, f"malformed CSV ({err})") from None
+
+    def rows():
+        try:
+            for fields in reader:
+                if not fields:  # a blank line
+                    continue
+                if len(fields) != len(header):
+                    raise MeliDataError(
+                        name, numbers[-1], None, f"expected {len(header)} fields (the header's), got {len(fields)}"
+                    )
+                yield numbers[-1], dict(zip(header, fields))
+        except csv.Error as err:
+            raise MeliDataError(name, numbers[-1], None, f"malformed CSV ({err})") from None
+
+    return header, rows()
+
+
+def is_same_file(first: str | Path, second: str | Path) -> bool:
+    """Whether two paths name the same existing file (links and relative paths resolved)."""
+    with contextlib.suppress(OSError):
+        return os.path.samefile(first, second)
+    return False
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[IO[str]]:
+    """A UTF-8 text stream whose content replaces `path` only when the block ends without error.
+
+    It is written to a temporary file beside `path` and renamed over it, so an existing file is never truncated by a
+    run that fails; on an error the temporary file is removed and `path` is untouched. A missing folder is created.
+    A device or pipe (`/dev/null`, `/dev/stdout`) is written directly: there is nothing to replace.
+    """
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        if path.is_dir():
+            raise MeliError(f"{path}: is a folder; give a file name for the output")
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MeliError(f"{path.parent}: cannot create the output folder ({err.strerror})") from None
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        stream = open(temporary, "x", encoding="utf-8", newline="")
+    except OSError as err:
+        raise MeliError(f"{path.parent}: cannot write the output there ({err.strerror})") from None
+    try:
+        with stream:
+            yield stream
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
