@@ -17,6 +17,7 @@ from pathlib import Path
 
 from meli_hf import load_meli
 from meli_hf.data import find_source_files
+from meli_hf.io import atomic_output
 from meli_hf.tokenization import course_tokenize
 from meli_hf.training import M_MMAP_THRESHOLD, set_malloc_option
 
@@ -67,8 +68,7 @@ def main() -> None:
         )
     words = [word for word in model.get_words() if word != "</s>"]  # fastText's end-of-line token is not a word
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf-8") as fh:
+    with atomic_output(output) as fh:  # an earlier vector file is replaced only by a complete one
         fh.write(f"{len(words)} {args.dim}\n")
         for word in words:
             fh.write(word + " " + " ".join(f"{value:.5f}" for value in model.get_word_vector(word)) + "\n")

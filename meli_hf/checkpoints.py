@@ -41,32 +41,50 @@ def previous_run_folder(output_dir: str | Path) -> Path:
     return output_dir.with_name(output_dir.name + PREVIOUS_RUN_SUFFIX)
 
 
-def check_output_dir(output_dir: str | Path, overwrite: bool, resuming: bool) -> None:
-    """Refuse, before any work, a folder whose earlier run this run would damage."""
+def checkpoint_step(folder: Path) -> int | None:
+    """N of a `checkpoint-N` folder."""
+    prefix, _, step = folder.name.partition("-")
+    return int(step) if prefix == "checkpoint" and step.isdigit() else None
+
+
+def check_output_dir(output_dir: str | Path, overwrite: bool, resume_checkpoint: Path | None) -> bool:
+    """Refuse, before any work, a folder whose earlier run this run would damage; True when the run in it is to be
+    replaced (`--overwrite_output_dir`), which `set_aside_previous_run` then moves away."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise MeliError(f"--output_dir {output_dir}: is a file, not a folder")
-    if resuming or not holds_run(output_dir):
-        return
-    if not overwrite:
+    if resume_checkpoint is not None and resume_checkpoint.resolve().parent == output_dir.resolve():
+        # Resuming a run in its own folder: the checkpoints saved after this one would be overwritten.
+        step = checkpoint_step(resume_checkpoint)
+        later = sorted(
+            (c for c in output_dir.glob("checkpoint-*") if (checkpoint_step(c) or 0) > (step or 0)),
+            key=checkpoint_step,
+        )
+        if later:
+            raise MeliError(
+                f"--resume_from_checkpoint {resume_checkpoint}: {output_dir} holds later checkpoints "
+                f"({', '.join(c.name for c in later)}) that the resumed run would overwrite; resume from the last "
+                "(--resume_from_checkpoint true) or move them away"
+            )
+        return False
+    previous = previous_run_folder(output_dir)
+    if overwrite and previous.exists():
+        raise MeliError(
+            f"--overwrite_output_dir: {previous} still holds the run an unfinished earlier replacement set aside; "
+            "move it away or delete it first"
+        )
+    if holds_run(output_dir) and not overwrite:
         raise MeliError(
             f"--output_dir {output_dir} holds an earlier run; pick another folder, continue it with "
             "--resume_from_checkpoint true, or replace it with --overwrite_output_dir (it is deleted only once the "
             "new run is complete)"
         )
-    previous = previous_run_folder(output_dir)
-    if previous.exists():
-        raise MeliError(
-            f"--overwrite_output_dir: {previous} still holds the run an unfinished earlier replacement set aside; "
-            "move it away or delete it first"
-        )
+    return overwrite and holds_run(output_dir)
 
 
-def set_aside_previous_run(output_dir: str | Path) -> Path | None:
+def set_aside_previous_run(output_dir: str | Path) -> Path:
     """Move an earlier run out of `output_dir` (to `<output_dir>.previous`) so the new run starts in a clean folder."""
     output_dir = Path(output_dir)
-    if not holds_run(output_dir):
-        return None
     previous = previous_run_folder(output_dir)
     output_dir.rename(previous)
     logger.warning("the earlier run in %s is kept in %s until this run is complete", output_dir, previous)
@@ -87,10 +105,10 @@ def resolve_resume_checkpoint(value: str | None, output_dir: str | Path) -> Path
         return None
     folder = Path(output_dir) if value.lower() == "true" else Path(value)
     if not folder.is_dir():
-        raise MeliError(f"--resume_from_checkpoint {value}: folder not found")
+        raise MeliError(f"--resume_from_checkpoint {value}: {folder} not found")
     # A run folder holds its final model and state beside its checkpoints: the last checkpoint is what resumes.
     last = get_last_checkpoint(str(folder))
-    if last is None and not (folder / "trainer_state.json").is_file():
+    if last is None and not (folder / "config.json").is_file():
         raise MeliError(f"--resume_from_checkpoint {value}: {folder} holds no checkpoint (checkpoint-N folder)")
     return Path(last) if last is not None else folder
 

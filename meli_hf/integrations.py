@@ -38,7 +38,16 @@ def load_pretrained(loader: Callable[..., Loaded], name_or_path: str, flag: str,
     """`loader(name_or_path)` (a `from_pretrained`) for a local folder, a cached Hub id or a reachable Hub; else one
     line naming the id, the flag that set it and how to point it at a local copy."""
     if Path(name_or_path).is_dir():
-        return loader(name_or_path, **kwargs)
+        from safetensors import SafetensorError
+
+        try:
+            return loader(name_or_path, **kwargs)
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
+            problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise MeliError(f"cannot load {name_or_path} ({flag}): {problem}") from err
+    path = Path(name_or_path)
+    if path.is_absolute() or name_or_path.startswith((".", "~")) or path.parent.name and path.parent.is_dir():
+        raise MeliError(f"cannot load {name_or_path} ({flag}): no such folder")  # a path, not a Hub id
     reason = hub_unreachable_reason()
     try:
         # Without the Hub, the Hugging Face cache may still hold the files; with it, the usual update check runs.

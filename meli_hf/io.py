@@ -115,33 +115,37 @@ def is_same_file(first: str | Path, second: str | Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | Path) -> Iterator[IO[str]]:
-    """A UTF-8 text stream whose content replaces `path` only when the block ends without error.
-
-    It is written to a temporary file beside `path` and renamed over it, so an existing file is never truncated by a
-    run that fails; on an error the temporary file is removed and `path` is untouched. A missing folder is created.
-    A device or pipe (`/dev/null`, `/dev/stdout`) is written directly: there is nothing to replace.
-    """
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write the new file to; it replaces `path` only when the block ends without
+    error, so an existing file is never truncated by a run that fails (on an error the temporary file is removed).
+    A missing folder is created."""
     path = Path(os.path.realpath(path))
-    if path.exists() and not path.is_file():
-        if path.is_dir():
-            raise MeliError(f"{path}: is a folder; give a file name for the output")
-        with open(path, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-        return
+    if path.is_dir():
+        raise MeliError(f"{path}: is a folder; give a file name for the output")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise MeliError(f"{path.parent}: cannot create the output folder ({err.strerror})") from None
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        stream = open(temporary, "x", encoding="utf-8", newline="")
-    except OSError as err:
-        raise MeliError(f"{path.parent}: cannot write the output there ({err.strerror})") from None
-    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[IO[str]]:
+    """A UTF-8 text stream whose content replaces `path` only once complete (see `atomic_path`). A device or pipe
+    (`/dev/null`, `/dev/stdout`) is written directly: there is nothing to replace."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        return
+    with atomic_path(path) as temporary:
+        try:
+            stream = open(temporary, "x", encoding="utf-8", newline="")
+        except OSError as err:
+            raise MeliError(f"{Path(path).parent}: cannot write the output there ({err.strerror})") from None
         with stream:
             yield stream
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

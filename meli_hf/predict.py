@@ -51,7 +51,11 @@ class Predictor:
             raise MeliError(f"batch_size {batch_size}: must be at least 1")
         if max_length is not None and max_length < 1:
             raise MeliError(f"max_length {max_length}: must be at least 1")
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        try:
+            self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            torch.empty(0, device=self.device)
+        except (RuntimeError, AssertionError) as err:
+            raise MeliError(f"device {device!r} is not available here ({str(err).splitlines()[0]})") from None
         self.batch_size = batch_size
         self.members = [_Member.load(path, self.device, max_length, trust_remote_code) for path in paths]
         self.labels = self.members[0].labels  # category names by output column

@@ -5,19 +5,26 @@ file `word_vectors.txt.gz`, so default runs and tests need neither the network n
 `--rows 4895280` it writes a train split of the course's real size for scale benchmarks.
 
     python -m meli_hf.sample --output_dir data/sample
+
+Files of the same names already in the folder (perhaps the real course files) are never replaced.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import random
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from .cli import user_errors
+from .errors import MeliError
+from .io import atomic_path
 from .tokenization import PAD_TOKEN, UNK_TOKEN, course_tokenize
 
 DEFAULT_TRAIN_ROWS = 4000
@@ -237,10 +244,40 @@ def _split_sizes(train_rows: int) -> dict[str, int]:
     return {"train": train_rows, "validation": train_rows // 4, "test": max(train_rows // 77, 1000)}
 
 
-def generate_sample(output_dir: str | Path, train_rows: int = DEFAULT_TRAIN_ROWS, seed: int = DEFAULT_SEED) -> Path:
-    """Write the course-format files for a synthetic dataset; the same arguments always give the same bytes."""
+def sample_files(output_dir: Path) -> list[Path]:
+    return [output_dir / f"spanish.{split}.jsonl.gz" for split in _split_sizes(1)] + [
+        output_dir / "spanish_token_to_index.json.gz",
+        output_dir / "word_vectors.txt.gz",
+    ]
+
+
+@contextlib.contextmanager
+def _gzip_output(path: Path, compresslevel: int = 9) -> Iterator[gzip.GzipFile]:
+    """A gzip file that appears only once complete; mtime 0 and the final name in its header keep the bytes
+    identical from run to run."""
+    with (
+        atomic_path(path) as temporary,
+        open(temporary, "wb") as raw,
+        gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) as fh,
+    ):
+        yield fh
+
+
+def generate_sample(
+    output_dir: str | Path,
+    train_rows: int = DEFAULT_TRAIN_ROWS,
+    seed: int = DEFAULT_SEED,
+    overwrite: bool = False,
+) -> Path:
+    """Write the course-format files for a synthetic dataset; the same arguments always give the same bytes.
+    Files of the same names are never replaced unless `overwrite` (they may be a user's real course files); each
+    file appears only once complete."""
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if train_rows < 1:
+        raise MeliError(f"--rows {train_rows}: must be at least 1")
+    existing = [path.name for path in sample_files(output_dir) if path.exists()]
+    if existing and not overwrite:
+        raise MeliError(f"{output_dir} already holds {', '.join(existing)}; write the sample to another folder")
     categories = sorted(CATALOGUE)
     rng = random.Random(seed)
     splits = {name: list(_rows(rng, n, categories)) for name, n in _split_sizes(train_rows).items()}
@@ -250,8 +287,7 @@ def generate_sample(output_dir: str | Path, train_rows: int = DEFAULT_TRAIN_ROWS
     token_to_index = {PAD_TOKEN: 0, UNK_TOKEN: 1} | {w: i + 2 for i, w in enumerate(words)}
 
     for split, rows in splits.items():
-        # mtime=0 keeps the gzip bytes identical from run to run.
-        with gzip.GzipFile(output_dir / f"spanish.{split}.jsonl.gz", "wb", compresslevel=1, mtime=0) as fh:
+        with _gzip_output(output_dir / f"spanish.{split}.jsonl.gz", compresslevel=1) as fh:
             for title, category, target, quality in rows:
                 tokens = course_tokenize(title)
                 data = [token_to_index.get(t, 1) for t in tokens]
@@ -268,7 +304,7 @@ def generate_sample(output_dir: str | Path, train_rows: int = DEFAULT_TRAIN_ROWS
                     "size": len(data),
                 }
                 fh.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-    with gzip.GzipFile(output_dir / "spanish_token_to_index.json.gz", "wb", mtime=0) as fh:
+    with _gzip_output(output_dir / "spanish_token_to_index.json.gz") as fh:
         fh.write(json.dumps(token_to_index, ensure_ascii=False).encode("utf-8"))
     _write_word_vectors(output_dir / "word_vectors.txt.gz", words, categories, np.random.default_rng(seed))
     return output_dir
@@ -283,7 +319,7 @@ def _write_word_vectors(path: Path, words: list[str], categories: list[str], rng
         for word in course_tokenize(" ".join(nouns + brands + attributes)):
             home.setdefault(word, category)
     kept = [w for i, w in enumerate(words) if i % 10 != 9]
-    with gzip.GzipFile(path, "wb", mtime=0) as fh:
+    with _gzip_output(path) as fh:
         fh.write(f"{len(kept)} {SAMPLE_VECTOR_DIM}\n".encode())
         for word in kept:
             vector = rng.normal(scale=0.5, size=SAMPLE_VECTOR_DIM)
@@ -294,8 +330,8 @@ def _write_word_vectors(path: Path, words: list[str], categories: list[str], rng
 
 def sample_dir() -> Path:
     """The default synthetic sample, generated on first use into the user's cache."""
-    if not (SAMPLE_DIR / "word_vectors.txt.gz").exists():
-        generate_sample(SAMPLE_DIR)
+    if not all(path.exists() for path in sample_files(SAMPLE_DIR)):
+        generate_sample(SAMPLE_DIR, overwrite=True)  # meli-hf's own cache: an interrupted earlier generation
     return SAMPLE_DIR
 
 
@@ -305,7 +341,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=DEFAULT_TRAIN_ROWS, help="Train rows (validation: a quarter).")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="Random seed; same seed, same files.")
     args = parser.parse_args()
-    print(generate_sample(args.output_dir, args.rows, args.seed))
+    with user_errors():
+        print(generate_sample(args.output_dir, args.rows, args.seed))
 
 
 if __name__ == "__main__":

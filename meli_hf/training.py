@@ -306,6 +306,10 @@ class MeliTrainingArguments(TrainingArguments):
             require(getattr(self, name) >= 0, name, getattr(self, name), "must be 0 or above")
         for name in ("adam_beta1", "adam_beta2"):
             require(0 <= getattr(self, name) < 1, name, getattr(self, name), "must be in [0, 1)")
+        for strategy, name in (("eval_strategy", "eval_steps"), ("save_strategy", "save_steps")):
+            value = getattr(self, name)
+            if getattr(self, strategy) == "steps" and value is not None:
+                require(value > 0, name, value, f"must be above 0 with --{strategy} steps")
         limit = self.save_total_limit
         require(limit is None or limit >= 1, "save_total_limit", limit, "must be at least 1 (or unset: keep all)")
         require(0 <= self.seed < 2**32, "seed", self.seed, "must be in [0, 2**32)")
@@ -597,7 +601,9 @@ def run_training(
         check_resume_checkpoint(checkpoint, model_args.model)
         steps_done = check_checkpoint(checkpoint)["global_step"]
         training_args.resume_from_checkpoint = str(checkpoint)
-    check_output_dir(training_args.output_dir, training_args.overwrite_output_dir, resuming=checkpoint is not None)
+    replaces_earlier_run = check_output_dir(
+        training_args.output_dir, training_args.overwrite_output_dir, resume_checkpoint=checkpoint
+    )
     set_seed(training_args.seed)
     spec = MODELS[model_args.model]
 
@@ -670,7 +676,7 @@ def run_training(
     )
 
     previous_run = None
-    if training_args.overwrite_output_dir and checkpoint is None:
+    if replaces_earlier_run:
         with training_args.main_process_first(desc="setting the earlier run aside"):
             if training_args.should_save:
                 previous_run = set_aside_previous_run(training_args.output_dir)

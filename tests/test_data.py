@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from meli_hf.data import MeliDataError, load_meli
+from meli_hf.errors import MeliError
 
 from .conftest import REAL_DATA, requires_real_data
 
@@ -195,3 +196,105 @@ def test_real_challenge_sample():
     assert {split: len(d) for split, d in dataset.items()} == {"train": 486_167, "validation": 29_962, "test": 29_657}
     assert dataset["train"].features["label"].num_classes == 642
     assert set(dataset["test"].unique("label")) == set(range(642))
+
+
+def _write_vocabulary(folder: Path, size: int) -> None:
+    vocabulary = {"[PAD]": 0, "[UNK]": 1} | {f"word{i}": i for i in range(2, size)}
+    with gzip.open(folder / "spanish_token_to_index.json.gz", "wt") as fh:
+        json.dump(vocabulary, fh)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"data": [2, 0, 3]}, r"line 2, field 'data': the padding id 0 among the word ids"),
+        ({"data": [2, 7]}, r"line 2, field 'data': word id 7 lies outside the vocabulary's 7 words"),
+        ({"data": [2, -3]}, r"line 2, field 'data': a negative id \(-3\) among the word ids"),
+        ({"target": 2**31}, r"line 2, field 'target': expected a label id from 0, got 2147483648"),
+    ],
+)
+def test_course_word_ids_outside_the_vocabulary_fail_at_load(tmp_path, change, message):
+    path = _write_course(tmp_path, "train", [RECORD, RECORD | change])
+    _write_vocabulary(tmp_path, 7)
+    with pytest.raises(MeliDataError, match=message) as error:
+        load_meli(tmp_path)
+    assert str(path) in str(error.value)
+
+
+def test_course_word_ids_beyond_32_bits_fail_without_a_vocabulary(tmp_path):
+    _write_course(tmp_path, "train", [RECORD | {"data": [2, 2**31]}])
+    with pytest.raises(MeliDataError, match=r"line 1, field 'data': word id 2147483648 lies outside 32-bit integers"):
+        load_meli(tmp_path)
+
+
+def test_categories_are_normalised_as_training_stores_them(tmp_path):
+    _write_course(tmp_path, "train", _two_class_records(category="CELLPHONES "))
+    assert load_meli(tmp_path)["train"].features["label"].names == ["CELLPHONES", "NOTEBOOKS"]
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "train.csv").write_text("title,category\nCelular,CELLPHONES\n")
+    (tmp_path / "csv" / "test.csv").write_text("title,category\nCelular Moto, CELLPHONES \n")
+    assert load_meli(tmp_path / "csv")["test"]["label"] == [0]  # not an unknown category
+
+
+def test_excel_csv_with_a_byte_order_mark_and_long_titles(tmp_path):
+    long_title = "Celular " * 20_000  # 160,000 characters: past the csv module's default field limit
+    (tmp_path / "train.csv").write_bytes(
+        f'title,category\nCelular,CELLPHONES\n"{long_title}",CELLPHONES\n'.encode("utf-8-sig")
+    )
+    dataset = load_meli(tmp_path)
+    assert dataset["train"]["title"] == ["Celular", long_title.strip()]
+    (tmp_path / "train.csv").write_text("title,category,language\nCelular,CELLPHONES,spanish\nNotebook,NOTEBOOKS\n")
+    with pytest.raises(MeliDataError, match=r"train.csv, line 3: expected 3 fields \(the header's\), got 2"):
+        load_meli(tmp_path)
+
+
+def test_a_newer_parser_never_serves_an_older_cache(tmp_path, monkeypatch):
+    import meli_hf.data
+
+    _write_course(tmp_path, "train", _two_class_records())
+    before = {f["filename"] for f in load_meli(tmp_path)["train"].cache_files}
+    assert {f["filename"] for f in load_meli(tmp_path)["train"].cache_files} == before
+    monkeypatch.setattr(meli_hf.data, "PARSER_VERSION", meli_hf.data.PARSER_VERSION + 1)
+    after = {f["filename"] for f in load_meli(tmp_path)["train"].cache_files}
+    assert after.isdisjoint(before)
+
+
+def test_the_cause_of_a_generation_failure_is_kept(tmp_path, monkeypatch):
+    import errno
+
+    import meli_hf.data
+
+    (tmp_path / "train.csv").write_text("title,category\nCelular,CELLPHONES\n")
+
+    def overflowing(path):
+        raise OverflowError("Python int too large to convert to C long")
+        yield
+
+    monkeypatch.setattr(meli_hf.data, "_parse_csv", overflowing)
+    with pytest.raises(
+        MeliDataError, match=r"train.csv: could not be stored as Arrow \(OverflowError: Python int"
+    ) as e:
+        load_meli(tmp_path)
+    assert isinstance(e.value.__cause__.__cause__, OverflowError)
+
+    def disk_full(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+        yield
+
+    monkeypatch.setattr(meli_hf.data, "_parse_csv", disk_full)
+    with pytest.raises(
+        MeliError, match=r"cannot write the datasets cache in .*No space left on device.*HF_DATASETS_CACHE"
+    ):
+        load_meli(tmp_path, cache_dir=str(tmp_path / "cache"))
+
+
+def test_an_unwritable_cache_folder_is_named(tmp_path):
+    (tmp_path / "train.csv").write_text("title,category\nCelular,CELLPHONES\n")
+    (tmp_path / "not_a_folder").write_text("")
+    with pytest.raises(MeliError, match=r"cannot write the datasets cache in .*not_a_folder .*HF_DATASETS_CACHE=DIR"):
+        load_meli(tmp_path, cache_dir=str(tmp_path / "not_a_folder"))
+
+
+def test_max_rows_below_one_is_refused(sample_dir):
+    with pytest.raises(MeliError, match=r"max_rows\['train'\] is 0: keep at least one row"):
+        load_meli(sample_dir, max_rows={"train": 0})

@@ -2,6 +2,7 @@ import csv
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, pipeline
 
 from meli_hf.data import MeliDataError
+from meli_hf.errors import MeliError
 from meli_hf.predict import Predictor, read_records
 from meli_hf.training import DataTrainingArguments, MeliTrainingArguments, ModelArguments, run_training
 
@@ -214,3 +216,156 @@ def test_records_are_read_lazily(tmp_path):
     assert [next(records)[0] for _ in range(3)] == [1, 2, 3]  # nothing read past what was asked for yet
     with pytest.raises(MeliDataError, match="titles.jsonl, line 4: malformed JSON"):
         next(records)
+
+
+def test_output_is_replaced_only_by_a_complete_run(checkpoints, tmp_path):
+    model = str(checkpoints["mlp"])
+    titles = tmp_path / "titles.csv"
+    titles.write_text("title,category\nHeladera Gafa,REFRIGERATORS\n")
+    result = run_predict("--model", model, "--input", str(titles), "--output", str(titles))
+    assert result.returncode == 2 and "is the --input file" in result.stderr
+    assert titles.read_text() == "title,category\nHeladera Gafa,REFRIGERATORS\n"
+    link = tmp_path / "link.csv"
+    link.symlink_to(titles)
+    assert "is the --input file" in run_predict("--model", model, "--input", str(titles), "--output", str(link)).stderr
+
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("precious\n")
+    result = run_predict("--model", model, "--input", str(tmp_path / "missing.csv"), "--output", str(kept))
+    assert result.returncode == 2 and "missing.csv: file not found" in result.stderr
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"Heladera Gafa\nTel\xe9fono\n")
+    result = run_predict("--model", model, "--input", str(bad), "--output", str(kept))
+    assert result.returncode == 2 and "bad.txt, line 2: not valid UTF-8" in result.stderr
+    assert "kept.jsonl was not written" in result.stderr
+    assert kept.read_text() == "precious\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "bad.txt",
+        "kept.jsonl",
+        "link.csv",
+        "titles.csv",
+    ]
+
+    result = run_predict("--model", model, "--input", str(titles), "--output", str(tmp_path / "new" / "out.jsonl"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "new" / "out.jsonl").read_text())["predictions"][0]["label"]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--batch_size", "0"], "argument --batch_size: 0: must be at least 1"),
+        (["--top_k", "-1"], "argument --top_k: -1: must be at least 1"),
+        (["--max_length", "0"], "argument --max_length: 0: must be at least 1"),
+        (["--unknown_flag"], "unrecognized arguments: --unknown_flag"),
+    ],
+)
+def test_nonsense_flags_are_one_line_errors(checkpoints, flags, message):
+    result = run_predict("--model", str(checkpoints["mlp"]), "Heladera", *flags)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [f"error: {message} (see --help)"]
+
+
+def test_errors_are_one_line_and_debug_shows_the_traceback(checkpoints, tmp_path):
+    source = tmp_path / "titles.jsonl"
+    source.write_text('{"title": "Heladera Gafa"}\n{"title": 42}\n')
+    result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {source}, line 2, field 'title': expected a string, got int"
+    )
+    assert len(result.stdout.splitlines()) == 1  # the line before the bad one was answered
+    debug = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--debug")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_unknown_categories_count_as_errors_of_their_own(checkpoints, sample_dir, tmp_path):
+    from sklearn.metrics import balanced_accuracy_score
+
+    model = str(checkpoints["mlp"])
+    predictor = Predictor(model)
+    with gzip.open(sample_dir / "spanish.test.jsonl.gz", "rt") as fh:
+        records = [json.loads(line) for line in fh][:200]
+    # Half the rows belong to categories the model never saw; one known category carries a trailing space.
+    for i, record in enumerate(records):
+        if i % 2:
+            record["category"] = f"UNSEEN_{i % 10}"
+    records[0]["category"] += " "
+    source = tmp_path / "test.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = run_predict("--model", model, "--input", str(source), "--evaluate", "--output", os.devnull)
+    assert result.returncode == 0, result.stderr
+
+    predicted = [p[0]["label"] for p in predictor.predict([r["title"] for r in records])]
+    expected = balanced_accuracy_score([r["category"].strip() for r in records], predicted)
+    known_rows = [(r["category"].strip(), p) for r, p in zip(records, predicted) if "UNSEEN" not in r["category"]]
+    known_categories = len({category for category, _ in known_rows})
+    # Each unknown category enters the mean as a class of recall 0 beside the known ones.
+    known = balanced_accuracy_score(*zip(*known_rows))
+    assert expected == pytest.approx(known * known_categories / (known_categories + 5))
+    assert f"balanced_accuracy={expected:.4f}" in result.stderr
+    assert "100 of 200 rows belong to 5 categories the model does not know (e.g. UNSEEN_1, UNSEEN_3" in result.stderr
+
+
+def test_serving_truncates_titles_at_the_training_length(sample_dir, tmp_path):
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
+    flags = ["--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), "--max_seq_length", "3"]
+    flags += ["--num_train_epochs", "1", "--save_strategy", "no", "--load_best_model_at_end", "false"]
+    run_training(*parser.parse_args_into_dataclasses(flags))
+    assert AutoTokenizer.from_pretrained(tmp_path).model_max_length == 3
+    short, long = "Heladera Gafa Inverter", "Heladera Gafa Inverter Zapatillas Nike Running Talle Hombre"
+    served = Predictor(tmp_path).predict([short, long], top_k=5)
+    assert served[0] == served[1]  # words past the third are not read, as in training
+    assert Predictor(tmp_path, max_length=64).predict(long, top_k=5) != served[1]
+
+
+def test_predictor_input_types(checkpoints):
+    predictor = Predictor(checkpoints["mlp"])
+    one = predictor.predict("Heladera Gafa No Frost", top_k=2)
+    assert [p["label"] for p in one] == [p["label"] for p in predictor.predict(["Heladera Gafa No Frost"], top_k=2)[0]]
+    generated = predictor.predict((title for title in TITLES), top_k=1)
+    assert generated == predictor.predict(TITLES, top_k=1)
+    with pytest.raises(TypeError, match="title 1 is a int, not a string"):
+        predictor.predict(["Heladera", 42])
+    with pytest.raises(MeliError, match="top_k 0: must be at least 1"):
+        predictor.predict(TITLES, top_k=0)
+    with pytest.raises(MeliError, match="batch_size 0: must be at least 1"):
+        Predictor(checkpoints["mlp"], batch_size=0)
+
+
+def test_an_unreachable_hub_id_is_one_line_after_one_check(tmp_path, monkeypatch):
+    import huggingface_hub.utils._http
+
+    from meli_hf.integrations import load_pretrained
+
+    def no_retries(*args, **kwargs):
+        raise AssertionError("retried the Hub")
+
+    monkeypatch.setattr(huggingface_hub.utils._http, "http_backoff", no_retries)
+    with pytest.raises(MeliError, match=r"cannot load 'someone/meli-beto' \(--model\): .*HF_HUB_OFFLINE is set.*"):
+        Predictor("someone/meli-beto")
+    # Without offline mode and without a Hub to reach (a closed port here): one failed request, then the same line.
+    monkeypatch.setattr(huggingface_hub.constants, "is_offline_mode", lambda: False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(
+        MeliError,
+        match=r"'dccuchile/bert-base-spanish-wwm-cased' \(--model_name_or_path\): it is no "
+        r"local folder.*cannot be reached.*--local-dir DIR",
+    ):
+        load_pretrained(AutoTokenizer.from_pretrained, "dccuchile/bert-base-spanish-wwm-cased", "--model_name_or_path")
+
+
+def test_unusable_checkpoints_and_devices_are_one_line_errors(checkpoints, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(checkpoints["mlp"], broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = run_predict("--model", str(broken), "Heladera")
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
+        f"error: cannot load {broken} (--model): Error while deserializing header"
+    )
+    result = run_predict("--model", str(tmp_path / "typo"), "Heladera")
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"error: cannot load {tmp_path / 'typo'} (--model): no such folder"
+    )
+    result = run_predict("--model", str(checkpoints["mlp"]), "Heladera", "--device", "gpu")
+    assert result.returncode == 2 and "error: device 'gpu' is not available here" in result.stderr

@@ -1,6 +1,8 @@
+import csv
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -408,3 +410,265 @@ def test_accelerate_launch_and_two_process_torchrun(sample_dir, tmp_path):
     assert two["test_balanced_accuracy"] == pytest.approx(one["test_balanced_accuracy"], abs=0.05)
     # The mean loss is the same quantity in both runs (not scaled by the number of processes, which doubles it).
     assert two["test_loss"] == pytest.approx(one["test_loss"], rel=0.25)
+
+
+def run_folder_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_folder_holding_a_run_is_refused_and_replaced_only_once_the_new_run_is_complete(
+    sample_dir, tmp_path, monkeypatch
+):
+    from meli_hf.training import MeliTrainer
+
+    out = tmp_path / "run"
+    common = ["--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(out), "--num_train_epochs", "1"]
+    train(*common, "--max_train_samples", "512")  # 2 steps: checkpoint-2
+    earlier = run_folder_files(out)
+    with pytest.raises(MeliError, match=r"--output_dir .*run holds an earlier run; pick another folder"):
+        train(*common)
+    assert run_folder_files(out) == earlier
+
+    # A replacement that fails keeps the earlier run whole, set aside.
+    monkeypatch.setattr(MeliTrainer, "train", lambda self, **kwargs: (_ for _ in ()).throw(RuntimeError("power cut")))
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(*common, "--overwrite_output_dir", "true")
+    assert run_folder_files(tmp_path / "run.previous") == earlier
+    with pytest.raises(MeliError, match=r"run.previous still holds the run an unfinished earlier replacement"):
+        train(*common, "--overwrite_output_dir", "true")
+    monkeypatch.undo()
+
+    (tmp_path / "run.previous").rename(tmp_path / "kept")
+    train(*common, "--overwrite_output_dir", "true")  # 8 steps: checkpoint-8
+    assert not (tmp_path / "run.previous").exists()
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-8"]  # nothing of the earlier run
+    assert json.loads((out / "all_results.json").read_text())["train_samples"] == 2000
+
+
+def test_resume_takes_the_last_checkpoint_and_refuses_a_finished_run(sample_dir, tmp_path):
+    out = tmp_path / "run"
+    common = ["--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(out), "--save_total_limit", "3"]
+    train(*common, "--num_train_epochs", "2")
+    results = (out / "all_results.json").read_bytes()
+    for resume in ("true", str(out), str(out / "checkpoint-16")):
+        with pytest.raises(MeliError, match=r"checkpoint-16 is at step 16, the end of this run: nothing is left"):
+            train(*common, "--num_train_epochs", "2", "--resume_from_checkpoint", resume)
+    assert (out / "all_results.json").read_bytes() == results
+
+    resumed = train(*common, "--num_train_epochs", "3", "--resume_from_checkpoint", str(out))
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 24 and [e["epoch"] for e in state["log_history"] if "loss" in e] == [1, 2, 3]
+    assert resumed["train_runtime"] > 0 and resumed["train_loss"] > 0
+    with pytest.raises(MeliError, match=r"--resume_from_checkpoint true: .*empty not found"):
+        train(*common[:4], "--output_dir", str(tmp_path / "empty"), "--resume_from_checkpoint", "true")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MeliError, match=r"--resume_from_checkpoint true: .*empty holds no checkpoint"):
+        train(*common[:4], "--output_dir", str(tmp_path / "empty"), "--resume_from_checkpoint", "true")
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda c: (c / "optimizer.pt").unlink(), r"has no optimizer state \(optimizer.pt; saved with --save_only_mo"),
+        (lambda c: (c / "scheduler.pt").unlink(), r"has no scheduler state"),
+        (lambda c: _truncate(c / "optimizer.pt"), r"has a cut-off or unreadable optimizer state"),
+        (lambda c: _truncate(c / "model.safetensors"), r"has cut-off or unreadable weights \(model.safetensors\)"),
+        (lambda c: _truncate(c / "trainer_state.json"), r"has a cut-off or unreadable trainer_state.json"),
+        (lambda c: (c / "model.safetensors").unlink(), r"has no model weights"),
+    ],
+)
+def test_an_incomplete_checkpoint_is_refused(sample_dir, tmp_path_factory, damage, message):
+    finished = tmp_path_factory.getbasetemp() / "finished-run"
+    common = ["--model", "mlp", "--data_dir", str(sample_dir), "--max_train_samples", "512"]
+    if not finished.exists():
+        train(*common, "--output_dir", str(finished), "--num_train_epochs", "1")
+    run = tmp_path_factory.mktemp("damaged")
+    checkpoint = run / "checkpoint-2"
+    shutil.copytree(finished / "checkpoint-2", checkpoint)
+    damage(checkpoint)
+    with pytest.raises(MeliError, match=f"--resume_from_checkpoint {checkpoint} {message}"):
+        train(*common, "--output_dir", str(run), "--num_train_epochs", "2", "--resume_from_checkpoint", "true")
+
+
+def test_resume_keeps_the_checkpoint_tokenizer(sample_dir, tmp_path):
+    data = tmp_path / "csv"
+    data.mkdir()
+    for split in ("train", "validation"):
+        with (
+            gzip.open(sample_dir / f"spanish.{split}.jsonl.gz", "rt") as fh,
+            open(data / f"{split}.csv", "w", newline="") as out,
+        ):
+            writer = csv.writer(out)
+            writer.writerow(["title", "category"])
+            writer.writerows([r["title"], r["category"]] for r in map(json.loads, fh))
+    run = tmp_path / "run"
+    common = ["--model", "mlp", "--data_dir", str(data), "--output_dir", str(run), "--max_seq_length", "6"]
+    train(*common, "--num_train_epochs", "1")
+    vocabulary = AutoTokenizer.from_pretrained(run / "checkpoint-8").get_vocab()
+    # Flags that would build another vocabulary and length: a resume keeps the checkpoint's.
+    train(*common[:6], "--num_train_epochs", "2", "--min_word_frequency", "100", "--resume_from_checkpoint", "true")
+    tokenizer = AutoTokenizer.from_pretrained(run)
+    assert tokenizer.get_vocab() == vocabulary and tokenizer.model_max_length == 6
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--num_train_epochs", "0"], "--num_train_epochs 0.0: must be above 0"),
+        (["--learning_rate", "0"], "--learning_rate 0.0: must be above 0"),
+        (["--learning_rate", "-0.1"], "--learning_rate -0.1: must be above 0"),
+        (["--per_device_train_batch_size", "0"], "--per_device_train_batch_size 0: must be at least 1"),
+        (["--per_device_eval_batch_size", "-1"], "--per_device_eval_batch_size -1: must be at least 1"),
+        (["--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps 0: must be at least 1"),
+        (["--hidden_layers", "512", "0"], "--hidden_layers 512 0: sizes must be at least 1"),
+        (["--embedding_dim", "0"], "--embedding_dim 0: must be at least 1"),
+        (["--dropout", "1"], "--dropout 1.0: must be a probability from 0 up to"),
+        (["--max_seq_length", "0"], "--max_seq_length 0: must be at least 1"),
+        (["--max_train_samples", "0"], "--max_train_samples 0: must be at least 1"),
+        (["--max_eval_samples", "-5"], "--max_eval_samples -5: must be at least 1"),
+        (["--max_test_samples", "0"], "--max_test_samples 0: must be at least 1"),
+        (["--filter_widths", "0", "3"], "--filter_widths 0 3: widths must be at least 1"),
+        (["--num_filters", "0"], "--num_filters 0: must be at least 1"),
+        (["--lstm_hidden_size", "0"], "--lstm_hidden_size 0: must be at least 1"),
+        (["--lstm_num_layers", "0"], "--lstm_num_layers 0: must be at least 1"),
+        (["--label_smoothing_factor", "1"], "--label_smoothing_factor 1.0: must be in \\[0, 1\\)"),
+        (["--class_balance", "-1"], "--class_balance -1.0: must be 0 \\(off\\) or above"),
+        (["--weight_decay", "-0.01"], "--weight_decay -0.01: must be 0 or above"),
+        (["--save_total_limit", "0"], "--save_total_limit 0: must be at least 1"),
+        (["--seed", "-1"], "--seed -1: must be in \\[0, 2\\*\\*32\\)"),
+        (["--early_stopping_patience", "0"], "--early_stopping_patience 0: must be at least 1"),
+        (["--min_word_frequency", "0"], "--min_word_frequency 0: must be at least 1"),
+        (["--max_vocabulary_words", "0"], "--max_vocabulary_words 0: must be at least 1"),
+        (["--eval_strategy", "steps", "--eval_steps", "0"], "--eval_steps 0.0: must be above 0 with --eval_strategy"),
+        (
+            ["--save_strategy", "steps", "--save_steps", "-2"],
+            "--save_steps -2.0: must be above 0 with --save_strategy",
+        ),
+    ],
+)
+def test_nonsense_settings_are_refused_before_any_work(flags, message, monkeypatch):
+    import meli_hf.training
+
+    monkeypatch.setattr(meli_hf.training, "load_meli", lambda *a, **k: pytest.fail("data loaded"))
+    with pytest.raises(MeliError, match=f"^{message}"):
+        train(*flags)
+
+
+def test_a_longer_length_than_the_model_has_positions_is_refused(sample_dir, tiny_bert_dir, tmp_path):
+    flags = ["--model", "beto", "--model_name_or_path", str(tiny_bert_dir), "--data_dir", str(sample_dir)]
+    with pytest.raises(MeliError, match="--max_seq_length 65: the model has 64 positions"):
+        train(*flags, "--output_dir", str(tmp_path), "--max_seq_length", "65")
+
+
+def test_a_missing_validation_split_is_refused_unless_evaluation_is_off(sample_dir, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(sample_dir / "spanish.train.jsonl.gz", data)
+    shutil.copy(sample_dir / "spanish_token_to_index.json.gz", data)
+    flags = ["--model", "mlp", "--data_dir", str(data), "--num_train_epochs", "1"]
+    with pytest.raises(
+        MeliError, match=r"has no validation split .* --eval_strategy no --load_best_model_at_end false"
+    ):
+        train(*flags, "--output_dir", str(tmp_path / "a"))
+    metrics = train(
+        *flags, "--output_dir", str(tmp_path / "b"), "--eval_strategy", "no", "--load_best_model_at_end", "0"
+    )
+    assert metrics["train_samples"] == 2000 and "eval_balanced_accuracy" not in metrics
+
+
+def test_course_word_ids_are_truncated_to_the_training_length(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    from meli_hf.training import truncate_word_ids
+
+    rows = {"input_ids": [[2] * 10_000, [3, 4], []], "label": [0, 1, 0]}
+    dataset = DatasetDict({"train": Dataset.from_dict(rows), "validation": Dataset.from_dict(rows)})
+    args = resolved_training_args("mlp", "--output_dir", str(tmp_path))
+    truncated = truncate_word_ids(dataset, 8, args)
+    assert truncated["train"]["input_ids"] == [[2] * 8, [3, 4], []] == truncated["validation"]["input_ids"]
+    assert truncated["train"]["label"] == [0, 1, 0]
+
+
+def run_train_script(*args, env=None):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), *args],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"} | (env or {}),
+    )
+
+
+def test_train_script_errors_are_one_line(sample_dir, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("title,category\nCelular,CELLPHONES\nNotebook\n")
+    result = run_train_script("--data_dir", str(data), "--output_dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {data / 'train.csv'}, line 3: expected 2 fields (the header's), got 1"
+    )
+    debug = run_train_script(
+        "--data_dir", str(data), "--output_dir", str(tmp_path / "out"), env={"MELI_HF_DEBUG": "1"}
+    )
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+    for flags, message in (
+        (["--num_train_epochs", "0"], "error: --num_train_epochs 0.0: must be above 0"),
+        (
+            ["--no_such_flag"],
+            "error: Some specified arguments are not used by the HfArgumentParser: ['--no_such_flag']",
+        ),
+        (["--model", "bert"], "error: --model 'bert' is unknown; choose one of mlp, cnn, lstm, tfidf, beto."),
+    ):
+        result = run_train_script(*flags)
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == [message], result.stderr
+    (tmp_path / "run.json").write_text('{"model": "mlp", "epochs": 3}')
+    result = run_train_script(str(tmp_path / "run.json"))
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: Some keys are not used by the HfArgumentParser: ['epochs']"
+    ]
+
+
+def test_a_failed_push_names_its_cause():
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from meli_hf.integrations import push_failure_cause
+
+    request = httpx2.Request("POST", "https://huggingface.co/api/repos/create")
+    refused = HfHubHTTPError("401 Unauthorized", response=httpx2.Response(401, request=request))
+    assert push_failure_cause(refused) == "credentials"
+    try:
+        try:
+            raise httpx2.ConnectError("[Errno -2] Name or service not known", request=request)
+        except httpx2.ConnectError as err:
+            raise RuntimeError("upload failed") from err
+    except RuntimeError as wrapped:
+        assert push_failure_cause(wrapped) == "network"
+    missing = HfHubHTTPError("404 Not Found", response=httpx2.Response(404, request=request))
+    assert push_failure_cause(missing) == "other"
+
+
+def test_resume_never_overwrites_later_checkpoints_or_another_run(sample_dir, tmp_path):
+    out = tmp_path / "run"
+    common = ["--model", "mlp", "--data_dir", str(sample_dir), "--save_total_limit", "3", "--num_train_epochs", "3"]
+    train(*common, "--output_dir", str(out), "--max_train_samples", "512")
+    later = run_folder_files(out / "checkpoint-6")
+    with pytest.raises(MeliError, match=r"checkpoint-2: .*run holds later checkpoints \(checkpoint-4, checkpoint-6\)"):
+        train(
+            *common,
+            "--output_dir",
+            str(out),
+            "--max_train_samples",
+            "512",
+            "--resume_from_checkpoint",
+            str(out / "checkpoint-2"),
+        )
+    assert run_folder_files(out / "checkpoint-6") == later
+    other = tmp_path / "other"
+    train(*common, "--output_dir", str(other), "--max_train_samples", "256", "--num_train_epochs", "1")
+    with pytest.raises(MeliError, match=r"--output_dir .*other holds an earlier run"):
+        train(*common, "--output_dir", str(other), "--max_train_samples", "512", "--resume_from_checkpoint", str(out))
