@@ -112,6 +112,7 @@ def run_meli(model: str, seed: int, data_dir: str, folder: Path, reuse: bool, wo
     if not (reuse and results_file.is_file()):
         command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", model, "--data_dir", data_dir]
         command += ["--seed", str(seed), "--output_dir", str(folder), "--disable_tqdm", "true"]
+        command += ["--overwrite_output_dir", "true"]  # a new measurement replaces an earlier run of the same name
         if word_vectors and has_word_embeddings(model):
             command += ["--word_vectors", word_vectors]
         print("running:", " ".join(command), flush=True)

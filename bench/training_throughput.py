@@ -99,7 +99,7 @@ def main() -> None:
         "--keep_freed_memory",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="Apply run_training's malloc setting (keep_freed_memory_in_heap) first.",
+        help="Apply scripts/train.py's malloc setting (keep_freed_memory_in_heap) first.",
     )
     args = parser.parse_args()
     if args.repeats < 1:

@@ -48,7 +48,8 @@ def plot_learning_curves(log_history: list[dict], path: str | Path) -> None:
     score_axis.set(xlabel="epoch", ylabel="balanced accuracy", title="Validation balanced accuracy")
     for axis in (loss_axis, score_axis):
         axis.grid(alpha=0.3)
-        axis.legend()
+        if axis.get_legend_handles_labels()[0]:  # a run without evaluation has no validation curves
+            axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

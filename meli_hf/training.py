@@ -287,6 +287,7 @@ class MeliTrainingArguments(TrainingArguments):
         if self.dataloader_pin_memory is None:
             self.dataloader_pin_memory = torch.accelerator.is_available()
         super().__post_init__()
+        self.check_reporting()
 
     def check_values(self) -> None:
         """Refuse values that would train silently wrong (the Trainer accepts them all); unset per-model fields
@@ -313,6 +314,21 @@ class MeliTrainingArguments(TrainingArguments):
         limit = self.save_total_limit
         require(limit is None or limit >= 1, "save_total_limit", limit, "must be at least 1 (or unset: keep all)")
         require(0 <= self.seed < 2**32, "seed", self.seed, "must be in [0, 2**32)")
+
+    def check_reporting(self) -> None:
+        """`--report_to` names integrations that exist and are installed (the Trainer fails on them only later)."""
+        from transformers.integrations import get_available_reporting_integrations
+        from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+        for name in self.report_to:
+            if name not in INTEGRATION_TO_CALLBACK:
+                require(False, "report_to", name, f"unknown; choose from {', '.join(INTEGRATION_TO_CALLBACK)}")
+            require(
+                name in get_available_reporting_integrations(),
+                "report_to",
+                name,
+                'its package is not installed (pip install -e ".[tracking]" for mlflow and tensorboard)',
+            )
 
     def resolve_model_defaults(self, model: str) -> None:
         """Fill the per-architecture defaults of the fields the user left unset."""
@@ -609,6 +625,11 @@ def run_training(
 
     dataset, data_dir = load_data(data_args, training_args.seed)
     check_evaluation_data(dataset, data_dir, training_args)
+    if checkpoint is not None and steps_done >= planned_steps(training_args, len(dataset["train"])):
+        raise MeliError(
+            f"--resume_from_checkpoint {checkpoint} is at step {steps_done}, the end of this run: nothing is left "
+            "to train (raise --num_train_epochs or --max_steps to train on)"
+        )
     label_names = dataset["train"].features["label"].names
     id2label = dict(enumerate(label_names))
     logger.info(
@@ -654,11 +675,6 @@ def run_training(
     dataset = prepare_datasets(dataset, tokenizer, model_args.model, max_seq_length, training_args)
     if isinstance(model, MeliTfidfForSequenceClassification) and checkpoint is None:
         fit_idf(model, dataset["train"])
-    if checkpoint is not None and steps_done >= planned_steps(training_args, len(dataset["train"])):
-        raise MeliError(
-            f"--resume_from_checkpoint {checkpoint} is at step {steps_done}, the end of this run: nothing is left "
-            "to train (raise --num_train_epochs or --max_steps to train on)"
-        )
 
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, after the local save
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []
@@ -677,6 +693,7 @@ def run_training(
 
     previous_run = None
     if replaces_earlier_run:
+        trainer.accelerator.wait_for_everyone()  # every process has checked the folder before it is moved
         with training_args.main_process_first(desc="setting the earlier run aside"):
             if training_args.should_save:
                 previous_run = set_aside_previous_run(training_args.output_dir)

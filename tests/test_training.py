@@ -543,6 +543,7 @@ def test_resume_keeps_the_checkpoint_tokenizer(sample_dir, tmp_path):
         (["--early_stopping_patience", "0"], "--early_stopping_patience 0: must be at least 1"),
         (["--min_word_frequency", "0"], "--min_word_frequency 0: must be at least 1"),
         (["--max_vocabulary_words", "0"], "--max_vocabulary_words 0: must be at least 1"),
+        (["--report_to", "nonsense"], "--report_to nonsense: unknown; choose from azure_ml, comet_ml, mlflow"),
         (["--eval_strategy", "steps", "--eval_steps", "0"], "--eval_steps 0.0: must be above 0 with --eval_strategy"),
         (
             ["--save_strategy", "steps", "--save_steps", "-2"],
@@ -672,3 +673,12 @@ def test_resume_never_overwrites_later_checkpoints_or_another_run(sample_dir, tm
     train(*common, "--output_dir", str(other), "--max_train_samples", "256", "--num_train_epochs", "1")
     with pytest.raises(MeliError, match=r"--output_dir .*other holds an earlier run"):
         train(*common, "--output_dir", str(other), "--max_train_samples", "512", "--resume_from_checkpoint", str(out))
+
+
+def test_the_default_beto_id_without_the_hub_is_one_line(sample_dir, tmp_path):
+    with pytest.raises(
+        MeliError,
+        match=r"cannot load 'dccuchile/bert-base-spanish-wwm-cased' \(--model_name_or_path\): it is no local folder, "
+        r"the Hugging Face cache does not hold it, and HF_HUB_OFFLINE is set\. .*pass --model_name_or_path DIR",
+    ):
+        train("--model", "beto", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path))
