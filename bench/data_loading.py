@@ -48,7 +48,8 @@ def trainer_epoch(data_dir: str) -> None:
 
     from meli_hf import MeliMLPConfig, MeliMLPForSequenceClassification
     from meli_hf.data import load_meli
-    from meli_hf.training import build_collator, build_word_tokenizer, prepare_datasets
+    from meli_hf.registry import build_collator, build_word_tokenizer
+    from meli_hf.training import prepare_datasets
 
     dataset = load_meli(data_dir)
     args = TrainingArguments(

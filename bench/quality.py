@@ -37,8 +37,8 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from transformers import TrainingArguments
 
 from meli_hf import Predictor
+from meli_hf.registry import has_word_embeddings
 from meli_hf.tokenization import course_tokenize
-from meli_hf.training import has_word_embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = re.compile(r"\w+")

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from meli_hf import load_meli
+from meli_hf.cli import M_MMAP_THRESHOLD, set_malloc_option
 from meli_hf.data import find_source_files
 from meli_hf.io import atomic_output
 from meli_hf.tokenization import course_tokenize
-from meli_hf.training import M_MMAP_THRESHOLD, set_malloc_option
 
 
 def fix_mmap_threshold() -> None:

@@ -21,17 +21,10 @@ from functools import partial
 import torch
 from transformers import Trainer, TrainerCallback, get_linear_schedule_with_warmup
 
-from meli_hf.training import (
-    DataTrainingArguments,
-    MeliTrainingArguments,
-    ModelArguments,
-    build_collator,
-    build_model,
-    build_word_tokenizer,
-    keep_freed_memory_in_heap,
-    load_data,
-    prepare_datasets,
-)
+from meli_hf.cli import keep_freed_memory_in_heap
+from meli_hf.registry import build_collator, build_model, build_word_tokenizer
+from meli_hf.training import load_data, prepare_datasets
+from meli_hf.training_args import DataTrainingArguments, MeliTrainingArguments, ModelArguments, model_training_defaults
 
 
 class StepClock(TrainerCallback):
@@ -120,22 +113,23 @@ def main() -> None:
     def training_args(model: str, **overrides) -> MeliTrainingArguments:
         # Shuffled batches as in the plain loop, also for the LSTM, whose training default groups them by length.
         overrides = {"train_sampling_strategy": "random"} | overrides
-        training = MeliTrainingArguments(
-            output_dir="/tmp/meli-throughput",
-            max_steps=args.steps,
-            per_device_train_batch_size=args.batch_size,
-            eval_strategy="no",
-            save_strategy="no",
-            logging_strategy="no",
-            load_best_model_at_end=False,
-            disable_tqdm=True,
-            use_cpu=True,
-            lr_scheduler_type="linear",
-            remove_unused_columns=False,
-            **overrides,
+        return MeliTrainingArguments(
+            **model_training_defaults(model)
+            | dict(
+                output_dir="/tmp/meli-throughput",
+                max_steps=args.steps,
+                per_device_train_batch_size=args.batch_size,
+                eval_strategy="no",
+                save_strategy="no",
+                logging_strategy="no",
+                load_best_model_at_end=False,
+                disable_tqdm=True,
+                use_cpu=True,
+                lr_scheduler_type="linear",
+                remove_unused_columns=False,
+            )
+            | overrides
         )
-        training.resolve_model_defaults(model)
-        return training
 
     results = []
     for model_name in args.models:

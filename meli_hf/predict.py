@@ -21,7 +21,7 @@ from .data import normalize_category
 from .errors import MeliDataError, MeliError
 from .integrations import load_pretrained
 from .io import decode_lines, read_csv, read_lines
-from .metrics import classification_metrics
+from .metrics import ClassificationMetrics
 from .tokenization import MODEL_MAX_LENGTH
 
 INPUT_FORMATS = ("text", "csv", "jsonl")
@@ -263,4 +263,4 @@ class Evaluation:
     def scores(self) -> dict[str, float]:
         if not self.references:
             raise MeliError("nothing to evaluate (no titles)")
-        return classification_metrics(np.asarray(self.predictions), np.asarray(self.references))
+        return ClassificationMetrics().scores(np.asarray(self.predictions), np.asarray(self.references))

@@ -18,6 +18,8 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
+import transformers
+
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
 from meli_hf.cli import one_line_parser_errors, user_errors
 from meli_hf.errors import MeliDataError
@@ -131,7 +133,9 @@ def predict(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    args = parse_args()
+    with user_errors(debug="--debug" in sys.argv):
+        args = parse_args()
+    transformers.utils.logging.disable_progress_bar()  # one line per event: no bar per checkpoint loaded
     try:
         with user_errors(debug=args.debug):
             predict(args)

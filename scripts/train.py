@@ -15,40 +15,20 @@ import sys
 
 import datasets
 import transformers
-import yaml
-from transformers import HfArgumentParser
 
-from meli_hf.cli import one_line_parser_errors, user_errors
-from meli_hf.errors import MeliError
-from meli_hf.training import (
-    DataTrainingArguments,
-    MeliTrainingArguments,
-    ModelArguments,
-    keep_freed_memory_in_heap,
-    run_training,
-)
+from meli_hf.cli import keep_freed_memory_in_heap, user_errors
+from meli_hf.training import run_training
+from meli_hf.training_args import parse_training_arguments, parse_training_file
 
 logger = logging.getLogger("meli_hf")
 
 
-def parse_arguments() -> tuple[ModelArguments, DataTrainingArguments, MeliTrainingArguments]:
-    """Flags, or one JSON/YAML file of the same arguments; a bad value is a `MeliError` naming it."""
-    parser = one_line_parser_errors(HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments)))
-    try:
-        if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
-            return parser.parse_json_file(sys.argv[1])
-        if len(sys.argv) == 2 and sys.argv[1].endswith((".yaml", ".yml")):
-            return parser.parse_yaml_file(sys.argv[1])
-        return parser.parse_args_into_dataclasses()
-    except MeliError:
-        raise
-    except (ValueError, TypeError, yaml.YAMLError) as err:  # TrainingArguments' own checks, a malformed file
-        raise MeliError(str(err).strip().splitlines()[0]) from err
-
-
 def main() -> None:
     with user_errors():
-        model_args, data_args, training_args = parse_arguments()
+        if len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
+            model_args, data_args, training_args = parse_training_file(sys.argv[1])
+        else:
+            model_args, data_args, training_args = parse_training_arguments()
 
         logging.basicConfig(
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -58,6 +38,7 @@ def main() -> None:
         level = logging.INFO if training_args.should_log else logging.WARNING
         logger.setLevel(level)
         datasets.utils.logging.set_verbosity(level)
+        datasets.utils.logging.disable_propagation()  # datasets has its own handler: each line once
         transformers.utils.logging.set_verbosity(logging.WARNING if not training_args.should_log else logging.INFO)
         transformers.utils.logging.enable_default_handler()
         transformers.utils.logging.enable_explicit_format()

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, pipeline
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from meli_hf.data import MeliDataError
 from meli_hf.errors import MeliError
 from meli_hf.predict import Predictor, read_records
-from meli_hf.training import DataTrainingArguments, MeliTrainingArguments, ModelArguments, run_training
+from meli_hf.training import run_training
+from meli_hf.training_args import parse_training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT = [sys.executable, str(ROOT / "scripts" / "predict.py")]
@@ -27,9 +28,8 @@ def checkpoints(sample_dir, tiny_bert_dir, tmp_path_factory):
     bert = ["--model_name_or_path", str(tiny_bert_dir)]
     for model, extra in (("mlp", []), ("lstm", []), ("tfidf", []), ("beto", bert)):
         folder = tmp_path_factory.mktemp(model)
-        parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
         run_training(
-            *parser.parse_args_into_dataclasses(
+            *parse_training_arguments(
                 [
                     "--model",
                     model,
@@ -307,10 +307,9 @@ def test_unknown_categories_count_as_errors_of_their_own(checkpoints, sample_dir
 
 
 def test_serving_truncates_titles_at_the_training_length(sample_dir, tmp_path):
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
     flags = ["--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), "--max_seq_length", "3"]
     flags += ["--num_train_epochs", "1", "--save_strategy", "no", "--load_best_model_at_end", "false"]
-    run_training(*parser.parse_args_into_dataclasses(flags))
+    run_training(*parse_training_arguments(flags))
     assert AutoTokenizer.from_pretrained(tmp_path).model_max_length == 3
     short, long = "Heladera Gafa Inverter", "Heladera Gafa Inverter Zapatillas Nike Running Talle Hombre"
     served = Predictor(tmp_path).predict([short, long], top_k=5)

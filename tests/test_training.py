@@ -9,17 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, pipeline
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from meli_hf.errors import MeliError
-from meli_hf.training import (
-    ClassBalancedLoss,
-    DataTrainingArguments,
-    MeliTrainingArguments,
-    ModelArguments,
-    has_word_embeddings,
-    run_training,
-)
+from meli_hf.registry import has_word_embeddings
+from meli_hf.trainer import ClassBalancedLoss
+from meli_hf.training import run_training
+from meli_hf.training_args import MeliTrainingArguments, parse_training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANCE = 1 / 30  # the sample has 30 categories
@@ -27,18 +23,16 @@ TITLES = ["Zapatillas Nike Air Max Talle 42 Hombre", "Notebook Lenovo Core I5 8g
 
 
 def train(*flags: str) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(
-        ["--num_train_epochs", "3", "--save_total_limit", "1", "--disable_tqdm", "true", *flags]
+    return run_training(
+        *parse_training_arguments(
+            ["--num_train_epochs", "3", "--save_total_limit", "1", "--disable_tqdm", "true", *flags]
+        )
     )
-    return run_training(model_args, data_args, training_args)
 
 
 def resolved_training_args(model: str, *flags: str) -> MeliTrainingArguments:
-    """Training arguments as `scripts/train.py --model MODEL FLAGS` resolves them."""
-    (args,) = HfArgumentParser(MeliTrainingArguments).parse_args_into_dataclasses(list(flags))
-    args.resolve_model_defaults(model)
-    return args
+    """Training arguments as `scripts/train.py --model MODEL FLAGS` parses them."""
+    return parse_training_arguments(["--model", model, *flags])[2]
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn", "lstm", "tfidf"])
@@ -101,7 +95,8 @@ def test_lstm_batches_titles_of_similar_length_by_default(sample_dir, tmp_path, 
 
     from meli_hf.collator import WordIdBatches
     from meli_hf.data import load_meli
-    from meli_hf.training import MODELS, MeliTrainer
+    from meli_hf.registry import MODELS
+    from meli_hf.trainer import MeliTrainer
 
     for model, strategy in (("mlp", "random"), ("lstm", "group_by_length")):
         args = resolved_training_args(model, "--output_dir", str(tmp_path))
@@ -117,19 +112,18 @@ def test_lstm_batches_titles_of_similar_length_by_default(sample_dir, tmp_path, 
 
 
 def test_memory_is_pinned_only_where_an_accelerator_is(tmp_path, monkeypatch):
-    parser = HfArgumentParser(MeliTrainingArguments)
     for available in (False, True):
         monkeypatch.setattr(torch.accelerator, "is_available", lambda available=available: available)
-        (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path)])
-        assert args.dataloader_pin_memory is available
+        assert resolved_training_args("mlp", "--output_dir", str(tmp_path)).dataloader_pin_memory is available
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
-    (args,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path), "--dataloader_pin_memory", "true"])
+    args = resolved_training_args("mlp", "--output_dir", str(tmp_path), "--dataloader_pin_memory", "true")
     assert args.dataloader_pin_memory is True
 
 
 def test_half_precision_checkpoint_is_fine_tuned_in_float32(sample_dir, tiny_bert_dir, tmp_path):
     # Transformers 5 loads a checkpoint in its stored dtype; optimizer steps on float16 weights would be lost.
-    from meli_hf.training import build_model
+    from meli_hf.registry import build_model
+    from meli_hf.training_args import ModelArguments
 
     half = tmp_path / "half"
     AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, dtype=torch.float16).save_pretrained(half)
@@ -419,7 +413,7 @@ def run_folder_files(folder: Path) -> dict[str, bytes]:
 def test_a_folder_holding_a_run_is_refused_and_replaced_only_once_the_new_run_is_complete(
     sample_dir, tmp_path, monkeypatch
 ):
-    from meli_hf.training import MeliTrainer
+    from meli_hf.trainer import MeliTrainer
 
     out = tmp_path / "run"
     common = ["--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(out), "--num_train_epochs", "1"]
@@ -682,3 +676,32 @@ def test_the_default_beto_id_without_the_hub_is_one_line(sample_dir, tmp_path):
         r"the Hugging Face cache does not hold it, and HF_HUB_OFFLINE is set\. .*pass --model_name_or_path DIR",
     ):
         train("--model", "beto", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path))
+
+
+def test_per_model_defaults_are_the_parser_defaults(tmp_path):
+    from meli_hf.training_args import parse_training_file, training_argument_parser
+
+    args = MeliTrainingArguments()  # built in Python: real values (the MLP's), no placeholders
+    assert (args.output_dir, args.learning_rate, args.per_device_train_batch_size) == ("outputs/mlp", 2e-3, 256)
+    cnn = resolved_training_args("cnn")
+    assert (cnn.output_dir, cnn.learning_rate, cnn.num_train_epochs, cnn.label_smoothing_factor) == (
+        "outputs/cnn",
+        1e-3,
+        8,
+        0.0,
+    )
+    assert resolved_training_args("cnn", "--learning_rate", "0.01").learning_rate == 0.01
+    assert "(default: 0.1)" in " ".join(training_argument_parser("tfidf").format_help().split())
+    (tmp_path / "run.yaml").write_text("model: beto\nnum_train_epochs: 1\n")
+    _, _, from_file = parse_training_file(tmp_path / "run.yaml")
+    assert (from_file.learning_rate, from_file.num_train_epochs, from_file.output_dir) == (5e-5, 1, "outputs/beto")
+
+
+def test_the_balanced_accuracy_module_is_loaded_once_per_run(sample_dir, tmp_path, monkeypatch):
+    import evaluate
+
+    loads = []
+    load = evaluate.load
+    monkeypatch.setattr(evaluate, "load", lambda *a, **k: loads.append(a) or load(*a, **k))
+    train("--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), "--max_train_samples", "300")
+    assert len(loads) == 1  # three evaluations during training, then validation and test

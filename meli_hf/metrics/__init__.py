@@ -10,22 +10,22 @@ from transformers import EvalPrediction
 BALANCED_ACCURACY_PATH = str(Path(__file__).parent / "balanced_accuracy")
 
 
-def load_balanced_accuracy() -> evaluate.Metric:
-    """The balanced-accuracy metric, loaded from the package folder (no Hub)."""
-    return evaluate.load(BALANCED_ACCURACY_PATH)
+class ClassificationMetrics:
+    """Balanced accuracy, accuracy and macro-F1 of predicted label ids. The `evaluate` module is loaded once, when
+    the object is made (once per run), not at every evaluation; called with an `EvalPrediction` it is the Trainer's
+    `compute_metrics` hook, whose predictions are already label ids (see `logits_to_label_ids`)."""
 
+    def __init__(self):
+        self.balanced_accuracy = evaluate.load(BALANCED_ACCURACY_PATH)
 
-def classification_metrics(predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:
-    """Balanced accuracy, accuracy and macro-F1 of predicted label ids."""
-    scores = load_balanced_accuracy().compute(predictions=predictions, references=references)
-    scores["accuracy"] = float(accuracy_score(references, predictions))
-    scores["macro_f1"] = float(f1_score(references, predictions, average="macro", zero_division=0))
-    return scores
+    def scores(self, predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:
+        scores = self.balanced_accuracy.compute(predictions=predictions, references=references)
+        scores["accuracy"] = float(accuracy_score(references, predictions))
+        scores["macro_f1"] = float(f1_score(references, predictions, average="macro", zero_division=0))
+        return scores
 
-
-def compute_metrics(eval_prediction: EvalPrediction) -> dict[str, float]:
-    """`Trainer` hook; predictions are already label ids (see `logits_to_label_ids`)."""
-    return classification_metrics(np.asarray(eval_prediction.predictions), np.asarray(eval_prediction.label_ids))
+    def __call__(self, eval_prediction: EvalPrediction) -> dict[str, float]:
+        return self.scores(np.asarray(eval_prediction.predictions), np.asarray(eval_prediction.label_ids))
 
 
 def logits_to_label_ids(logits, labels):

@@ -1,0 +1,297 @@
+"""The argument groups of `scripts/train.py`, as in transformers' `run_classification.py`: `ModelArguments`,
+`DataTrainingArguments` and `MeliTrainingArguments`, parsed by `HfArgumentParser`. Per-model defaults are applied
+the parser way (`--model` first, then `parser.set_defaults`), so every dataclass holds real values and `--help`
+shows them. Every value is checked in `__post_init__`, before any work: a value that would train a chance-level
+model, or fail an hour in, is refused with one line naming the flag."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+
+from .cli import one_line_parser_errors
+from .errors import MeliError
+from .registry import BETO, MODELS, has_word_embeddings
+from .tokenization import MAX_VOCABULARY_WORDS, MIN_WORD_FREQUENCY, MODEL_MAX_LENGTH
+
+
+def require(condition: bool, flag: str, value, requirement: str) -> None:
+    """Refuse a setting with one line naming the flag, the value given and what it must be."""
+    if not condition:
+        shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        raise MeliError(f"--{flag} {shown}: {requirement}")
+
+
+@dataclass
+class ModelArguments:
+    """Which architecture to train and its shape."""
+
+    model: str = field(default="mlp", metadata={"help": f"Architecture: one of {', '.join(MODELS)}."})
+    model_name_or_path: str = field(
+        default=BETO, metadata={"help": "For --model beto: pretrained checkpoint, a Hub id or a local folder."}
+    )
+    embedding_dim: int = field(default=300, metadata={"help": "Word-vector size (ignored with --word_vectors)."})
+    word_vectors: str | None = field(
+        default=None, metadata={"help": "word2vec text file (.txt/.gz/.bz2), e.g. SBW-vectors-300-min5.txt.gz."}
+    )
+    freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the word vectors fixed."})
+    hidden_layers: list[int] = field(default_factory=lambda: [1024], metadata={"help": "Hidden layer sizes."})
+    bigram_buckets: int | None = field(
+        default=None,
+        metadata={
+            "help": "Word bigrams hashed into this many buckets: vectors averaged with the words for mlp (default 0: "
+            "words only), features for tfidf (default 262144)."
+        },
+    )
+    dropout: float = field(default=0.3, metadata={"help": "Dropout probability (training only)."})
+    filter_widths: list[int] = field(default_factory=lambda: [2, 3, 4], metadata={"help": "CNN filter widths."})
+    num_filters: int = field(default=256, metadata={"help": "CNN filters per width."})
+    lstm_hidden_size: int = field(default=512, metadata={"help": "LSTM hidden size per direction."})
+    lstm_num_layers: int = field(default=1, metadata={"help": "Stacked LSTM layers."})
+    bidirectional: bool = field(
+        default=True, metadata={"help": "Read titles in both directions (--no_bidirectional: left to right only)."}
+    )
+    lstm_pooling: Literal["last", "max"] = field(
+        default="last", metadata={"help": "LSTM: last hidden states, or the maximum of the outputs over the words."}
+    )
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise MeliError(f"--model {self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
+        if self.word_vectors is not None and not Path(self.word_vectors).is_file():
+            raise MeliError(f"--word_vectors {self.word_vectors}: file not found.")
+        if self.word_vectors is not None and not has_word_embeddings(self.model):
+            raise MeliError(f"--word_vectors: --model {self.model} has no word embeddings to load them into.")
+        require(self.embedding_dim >= 1, "embedding_dim", self.embedding_dim, "must be at least 1")
+        require(
+            all(n >= 1 for n in self.hidden_layers), "hidden_layers", self.hidden_layers, "sizes must be at least 1"
+        )
+        require(0 <= self.dropout < 1, "dropout", self.dropout, "must be a probability from 0 up to (not including) 1")
+        widths = self.filter_widths
+        require(bool(widths) and all(w >= 1 for w in widths), "filter_widths", widths, "widths must be at least 1")
+        require(self.num_filters >= 1, "num_filters", self.num_filters, "must be at least 1")
+        require(self.lstm_hidden_size >= 1, "lstm_hidden_size", self.lstm_hidden_size, "must be at least 1")
+        require(self.lstm_num_layers >= 1, "lstm_num_layers", self.lstm_num_layers, "must be at least 1")
+        if self.bigram_buckets is not None:
+            require(
+                self.bigram_buckets >= 0, "bigram_buckets", self.bigram_buckets, "must be 0 (off) or a bucket count"
+            )
+
+
+@dataclass
+class DataTrainingArguments:
+    """Which data to train and evaluate on."""
+
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Folder of course JSONL or challenge CSV files. Default: the bundled synthetic sample."},
+    )
+    language: str | None = field(default=None, metadata={"help": "Keep only rows of this language."})
+    label_quality: str | None = field(default=None, metadata={"help": "Keep only rows of this label quality."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "At most this many train rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "At most this many validation rows."})
+    max_test_samples: int | None = field(default=None, metadata={"help": "At most this many test rows."})
+    drop_unknown_categories: bool = field(
+        default=False, metadata={"help": "Drop validation/test rows whose category train lacks (else: error)."}
+    )
+    max_seq_length: int | None = field(
+        default=None,
+        metadata={
+            "help": f"Tokens kept per title, in training and (saved with the tokenizer) in prediction. Default: "
+            f"{MODEL_MAX_LENGTH}, or the checkpoint's when resuming."
+        },
+    )
+    max_vocabulary_words: int = field(
+        default=MAX_VOCABULARY_WORDS, metadata={"help": "Vocabulary size of a word tokenizer trained on titles."}
+    )
+    min_word_frequency: int = field(
+        default=MIN_WORD_FREQUENCY, metadata={"help": "Minimum count of a word in a trained vocabulary."}
+    )
+    keep_numbers: bool = field(
+        default=False,
+        metadata={"help": "A vocabulary trained on titles also keeps numbers and words with digits (32gb, i5)."},
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after this many evaluations without a better balanced accuracy."}
+    )
+
+    def __post_init__(self):
+        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+            raise MeliError(f"--data_dir {self.data_dir}: folder not found.")
+        for name in ("max_train_samples", "max_eval_samples", "max_test_samples", "max_seq_length"):
+            value = getattr(self, name)
+            require(value is None or value >= 1, name, value, "must be at least 1")
+        require(
+            self.max_vocabulary_words >= 1, "max_vocabulary_words", self.max_vocabulary_words, "must be at least 1"
+        )
+        require(self.min_word_frequency >= 1, "min_word_frequency", self.min_word_frequency, "must be at least 1")
+        patience = self.early_stopping_patience
+        require(patience is None or patience >= 1, "early_stopping_patience", patience, "must be at least 1")
+
+
+@dataclass
+class MeliTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with defaults for this task. Those that depend on the architecture hold the MLP's here;
+    `training_argument_parser(model)` sets another model's (`model_training_defaults`), as `scripts/train.py` does
+    once `--model` is known. In Python: `MeliTrainingArguments(**model_training_defaults("cnn"))`."""
+
+    output_dir: str = field(default="outputs/mlp", metadata={"help": "Output folder: outputs/<model> by default."})
+    learning_rate: float = field(
+        default=2e-3,
+        metadata={"help": "Learning rate: 2e-3 for mlp, 1e-3 for cnn/lstm, 0.1 for tfidf, 5e-5 for beto."},
+    )
+    per_device_train_batch_size: int = field(
+        default=256, metadata={"help": "Training batch size: 256 for mlp/cnn/lstm, 1024 for tfidf, 32 for beto."}
+    )
+    per_device_eval_batch_size: int = field(default=512, metadata={"help": "Batch size of evaluation."})
+    train_sampling_strategy: str = field(
+        default="random",
+        metadata={
+            "help": "Training sampler: random, sequential, group_by_length or batch_rebalance. "
+            "group_by_length for lstm, random for the others.",
+            "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
+        },
+    )
+    num_train_epochs: float = field(
+        default=10, metadata={"help": "Training epochs: 10 for mlp, 8 for cnn/lstm, 2 for tfidf, 3 for beto."}
+    )
+    label_smoothing_factor: float = field(
+        default=0.1, metadata={"help": "Share of the target spread over all labels: 0.1 for mlp, 0 for the others."}
+    )
+    dataloader_pin_memory: bool | None = field(
+        default=None,
+        metadata={"help": "Pin batches in page-locked memory for faster GPU copies. Default: true where a GPU is."},
+    )
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint: no, steps, epoch or best."})
+    logging_strategy: str = field(default="epoch", metadata={"help": "When to log the train loss."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is always kept)."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best checkpoint's weights."})
+    metric_for_best_model: str | None = field(default="balanced_accuracy", metadata={"help": "Best-model metric."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace the run already in --output_dir; it is moved to <output_dir>.previous and deleted "
+            "once the new run is complete. Without it, such a folder is refused."
+        },
+    )
+    class_balance: float = field(
+        default=0.5,
+        metadata={
+            "help": "Weight class c's loss by (rows / (labels * rows of c)) ** this: 0 plain cross-entropy, "
+            "1 every class the same total weight (what balanced accuracy scores), 0.5 in between."
+        },
+    )
+
+    def __post_init__(self):
+        self.check_values()
+        # Pinning without an accelerator does nothing but make PyTorch warn at every dataloader.
+        if self.dataloader_pin_memory is None:
+            self.dataloader_pin_memory = torch.accelerator.is_available()
+        super().__post_init__()
+        self.check_reporting()
+
+    def check_values(self) -> None:
+        """Refuse values that would train silently wrong (the Trainer accepts them all)."""
+        require(self.learning_rate > 0, "learning_rate", self.learning_rate, "must be above 0")
+        if self.max_steps <= 0:
+            require(self.num_train_epochs > 0, "num_train_epochs", self.num_train_epochs, "must be above 0")
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), "must be at least 1")
+        smoothing = self.label_smoothing_factor
+        require(0 <= smoothing < 1, "label_smoothing_factor", smoothing, "must be in [0, 1)")
+        require(self.class_balance >= 0, "class_balance", self.class_balance, "must be 0 (off) or above")
+        for name in ("weight_decay", "warmup_steps", "max_grad_norm", "adam_epsilon", "dataloader_num_workers"):
+            require(getattr(self, name) >= 0, name, getattr(self, name), "must be 0 or above")
+        for name in ("adam_beta1", "adam_beta2"):
+            require(0 <= getattr(self, name) < 1, name, getattr(self, name), "must be in [0, 1)")
+        for strategy, name in (("eval_strategy", "eval_steps"), ("save_strategy", "save_steps")):
+            value = getattr(self, name)
+            if getattr(self, strategy) == "steps" and value is not None:
+                require(value > 0, name, value, f"must be above 0 with --{strategy} steps")
+        limit = self.save_total_limit
+        require(limit is None or limit >= 1, "save_total_limit", limit, "must be at least 1 (or unset: keep all)")
+        require(0 <= self.seed < 2**32, "seed", self.seed, "must be in [0, 2**32)")
+
+    def check_reporting(self) -> None:
+        """`--report_to` names integrations that exist and are installed (the Trainer fails on them only later)."""
+        from transformers.integrations import get_available_reporting_integrations
+        from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+        for name in self.report_to:
+            if name not in INTEGRATION_TO_CALLBACK:
+                require(False, "report_to", name, f"unknown; choose from {', '.join(INTEGRATION_TO_CALLBACK)}")
+            require(
+                name in get_available_reporting_integrations(),
+                "report_to",
+                name,
+                'its package is not installed (pip install -e ".[tracking]" for mlflow and tensorboard)',
+            )
+
+
+def model_training_defaults(model: str) -> dict:
+    """The training defaults of `--model` (tuned on the real sample: bench/sweep, BENCHMARKS.md)."""
+    spec = MODELS[model]
+    return {
+        "output_dir": f"outputs/{model}",
+        "learning_rate": spec.learning_rate,
+        "per_device_train_batch_size": spec.batch_size,
+        "num_train_epochs": spec.num_train_epochs,
+        "train_sampling_strategy": spec.train_sampling_strategy,
+        "label_smoothing_factor": spec.label_smoothing_factor,
+    }
+
+
+def training_argument_parser(model: str = "mlp") -> HfArgumentParser:
+    """The three argument groups, with `model`'s training defaults."""
+    if model not in MODELS:
+        raise MeliError(f"--model {model!r} is unknown; choose one of {', '.join(MODELS)}.")
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
+    parser.set_defaults(**model_training_defaults(model))
+    return one_line_parser_errors(parser)
+
+
+def parse_training_arguments(
+    args: list[str] | None = None,
+) -> tuple[ModelArguments, DataTrainingArguments, MeliTrainingArguments]:
+    """Flags (`args`, or the command line) with `--model`'s defaults; a bad value is a `MeliError` naming it."""
+    model, _ = _model_flag().parse_known_args(args)
+    parser = training_argument_parser(model.model)
+    return _parsed(lambda: parser.parse_args_into_dataclasses(args))
+
+
+def parse_training_file(path: str | Path) -> tuple[ModelArguments, DataTrainingArguments, MeliTrainingArguments]:
+    """The same arguments from a JSON or YAML file, with its `model`'s defaults."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise MeliError(f"{path}: cannot be read as arguments ({str(err).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise MeliError(f"{path}: expected a mapping of argument names to values")
+    model = values.get("model", "mlp")
+    parser = training_argument_parser(model)
+    return _parsed(lambda: parser.parse_dict(model_training_defaults(model) | values))
+
+
+def _model_flag() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--model", default="mlp")
+    return one_line_parser_errors(parser)
+
+
+def _parsed(parse):
+    try:
+        return parse()
+    except MeliError:
+        raise
+    except (ValueError, TypeError) as err:  # TrainingArguments' own checks, unknown keys of a file
+        raise MeliError(str(err).strip().splitlines()[0]) from err
