@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,6 +62,41 @@ def load_pretrained(loader: Callable[..., Loaded], name_or_path: str, flag: str,
         ) from err
 
 
+class _LoadReportFilter(logging.Filter):
+    """Holds back transformers' weight-loading report, so that the expected one (a new classification head) can be
+    said in one line; any other report is passed on."""
+
+    def __init__(self):
+        super().__init__()
+        self.reports: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in record.getMessage():
+            self.reports.append(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def new_head_reported_in_one_line(labels: int) -> Iterator[None]:
+    """Fine-tuning starts from a pretrained encoder with a new, randomly initialised classifier: transformers prints
+    that as a table of missing weights. Say it in one line; a report naming other weights is shown as it is."""
+    transformers_logger = logging.getLogger("transformers.modeling_utils")
+    held = _LoadReportFilter()
+    transformers_logger.addFilter(held)
+    try:
+        yield
+    finally:
+        transformers_logger.removeFilter(held)
+    for record in held.reports:
+        rows = [line.split("|")[0].strip() for line in record.getMessage().splitlines() if "|" in line]
+        keys = [key for key in rows if key and key != "Key" and not key.startswith("-")]
+        if keys and all(key.startswith("classifier.") for key in keys):
+            logger.info("new classification head for %d categories (%s initialised)", labels, ", ".join(sorted(keys)))
+        else:
+            transformers_logger.handle(record)
+
+
 def push_failure_cause(err: BaseException) -> str:
     """`network`, `credentials` or `other`: what a failed Hub upload needs fixing."""
     import httpx2
@@ -78,33 +113,61 @@ def push_failure_cause(err: BaseException) -> str:
     return "other"
 
 
+def _push_advice(err: BaseException, repo: str | None) -> str:
+    return {
+        "network": "the Hub could not be reached (network or HF_HUB_OFFLINE)",
+        "credentials": "the Hub refused the credentials; log in with `hf auth login` (or set HF_TOKEN) with "
+        f"write access to {repo!r}",
+        "other": f"the Hub answered: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+    }[push_failure_cause(err)]
+
+
+@contextlib.contextmanager
+def hub_errors(training_args, doing: str) -> Iterator[None]:
+    """Hub failures before training (the Trainer creates the repository when it pushes at every save) as one line."""
+    if not training_args.push_to_hub:
+        yield
+        return
+    import httpx2
+
+    try:
+        yield
+    except (OSError, httpx2.HTTPError) as err:
+        repo = training_args.hub_model_id
+        raise MeliError(
+            f"--push_to_hub: {doing} {repo!r} failed before training: {_push_advice(err, repo)}; train without "
+            "--push_to_hub, or push later with `hf upload`"
+        ) from err
+
+
 def push_checkpoint(trainer) -> None:
     """Push the saved checkpoint folder; a failure is reported after the local save, which stays intact."""
     output_dir, repo = trainer.args.output_dir, trainer.args.hub_model_id
     try:
         trainer.push_to_hub(commit_message="meli-hf checkpoint")
     except Exception as err:  # noqa: BLE001 - network, auth and repo errors all end the same way
-        cause = push_failure_cause(err)
-        advice = {
-            "network": "the Hub could not be reached (network or HF_HUB_OFFLINE); push again where it can be",
-            "credentials": "the Hub refused the credentials; log in with `hf auth login` (or set HF_TOKEN) with "
-            f"write access to {repo!r}",
-            "other": f"the Hub answered: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
-        }[cause]
         raise MeliError(
-            f"the checkpoint is saved in {output_dir}, but pushing it to the Hub as {repo!r} failed: {advice}. "
-            f"Push the folder later with `hf upload {repo} {output_dir}`."
+            f"the checkpoint is saved in {output_dir}, but pushing it to the Hub as {repo!r} failed: "
+            f"{_push_advice(err, repo)}. Push the folder later with `hf upload {repo} {output_dir}`."
         ) from err
     logger.info("pushed %s to the Hub as %s", output_dir, repo)
 
 
+def mlflow_store(output_dir: str | Path) -> str:
+    """Where a run's MLflow records go when MLFLOW_TRACKING_URI does not say: a SQLite store in its output folder,
+    not in whatever folder the user stands in."""
+    return f"sqlite:///{Path(output_dir).resolve() / 'mlflow.db'}"
+
+
 @contextlib.contextmanager
 def mlflow_run(training_args):
-    """One MLflow run for training and the final evaluations (the callback alone closes its run at train end)."""
+    """One MLflow run, named after the output folder unless `--run_name` says otherwise, for training and the final
+    evaluations (the callback alone closes its run at train end)."""
     if "mlflow" not in training_args.report_to or training_args.process_index != 0:
         yield
         return
     import mlflow
 
-    with mlflow.start_run(run_name=training_args.run_name):
+    Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)  # the default store lies in it
+    with mlflow.start_run(run_name=training_args.run_name or Path(training_args.output_dir).name):
         yield

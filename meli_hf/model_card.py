@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from string import Template
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402
+from huggingface_hub import EvalResult, ModelCard, ModelCardData  # noqa: E402
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 CARD_HYPERPARAMETERS = (
@@ -55,6 +56,22 @@ def plot_learning_curves(log_history: list[dict], path: str | Path) -> None:
     plt.close(figure)
 
 
+def card_model_arguments(model_args, config, pretrained: bool, max_seq_length: int) -> dict:
+    """The model arguments this model uses, as its config holds them (defaults and vector sizes resolved); file
+    arguments by name only, never a local path."""
+    if pretrained:
+        name = model_args.model_name_or_path
+        return {
+            "model_name_or_path": Path(name).name if Path(name).exists() else name,
+            "max_seq_length": max_seq_length,
+        }
+    used = {field.name for field in dataclasses.fields(config)}
+    arguments = {k: getattr(config, k) for k in vars(model_args) if k in used}
+    if model_args.word_vectors:
+        arguments["word_vectors"] = Path(model_args.word_vectors).name
+    return arguments | {"max_seq_length": max_seq_length}
+
+
 def _results_rows(metrics: dict) -> str:
     rows = []
     for split, prefix in (("validation", "eval"), ("test", "test")):
@@ -66,33 +83,72 @@ def _results_rows(metrics: dict) -> str:
     return "\n".join(rows) or "| - | - | - | - |"
 
 
+def _eval_results(metrics: dict, data_name: str) -> list[EvalResult]:
+    """The `model-index` entries: each split's balanced accuracy, accuracy and macro-F1."""
+    results = []
+    for split, prefix in (("validation", "eval"), ("test", "test")):
+        for metric, name in (("balanced_accuracy", "Balanced accuracy"), ("accuracy", "Accuracy"), ("macro_f1", "F1")):
+            if f"{prefix}_{metric}" in metrics:
+                results.append(
+                    EvalResult(
+                        task_type="text-classification",
+                        dataset_type=data_name,
+                        dataset_name=f"MeLi Data Challenge 2019 ({data_name})",
+                        dataset_split=split,
+                        metric_type="f1" if metric == "macro_f1" else metric,
+                        metric_name=name,
+                        metric_value=round(float(metrics[f"{prefix}_{metric}"]), 4),
+                        metric_args={"average": "macro"} if metric == "macro_f1" else None,
+                    )
+                )
+    return results
+
+
 def write_model_card(output_dir: str, training_args, details: dict) -> Path:
-    """Write `README.md` in `output_dir` from the run's details (model, data, rows, labels, metrics, arguments)."""
+    """Write `README.md` in `output_dir` from the run's details (model, data, rows, labels, metrics, arguments and,
+    for a fine-tuned transformer, its `base_model`), with a `model-index` of the validation and test metrics."""
     import datasets
     import torch
     import transformers
 
     output_dir = Path(output_dir)
+    model_id = training_args.hub_model_id or output_dir.name
+    title = training_args.hub_model_id or f"meli-hf {details.get('model', '')}"
+    data_name = details.get("data_name", "")
     remote_code = (output_dir / "modeling_meli.py").exists()
-    load_kwargs = ", trust_remote_code=True" if remote_code else ""
     usage = (
         (
-            "import meli_hf  # registers the meli-hf architectures (or pass trust_remote_code=True)\n"
+            "import meli_hf  # registers the meli-hf architectures (without it: trust_remote_code=True)\n"
             if remote_code
             else ""
         )
-        + "from transformers import pipeline\n\n"
-        f'classifier = pipeline("text-classification", model="{training_args.hub_model_id or output_dir}"'
-        f"{load_kwargs})\n"
+        + "from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline\n\n"
+        f'tokenizer = AutoTokenizer.from_pretrained("{model_id}")\n'
+        f'model = AutoModelForSequenceClassification.from_pretrained("{model_id}")\n'
+        'classifier = pipeline("text-classification", model=model, tokenizer=tokenizer)\n'
         'classifier("Zapatillas Nike Air Talle 42", top_k=3)'
     )
     arguments = {name: getattr(training_args, name) for name in CARD_HYPERPARAMETERS}
-    arguments |= {k: v for k, v in details.get("model_arguments", {}).items() if not k.startswith("_")}
-    card = Template(TEMPLATE.read_text()).substitute(
-        title=training_args.hub_model_id or f"meli-hf {details.get('model', '')}",
+    arguments |= details.get("model_arguments", {})
+    card_data = ModelCardData(
+        model_name=title,
+        language="es",
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["meli-hf", f"meli-hf-{details.get('model', '')}", "text-classification", "product-categorization"],
+        datasets=[data_name] if data_name else None,
+        metrics=["balanced_accuracy", "accuracy", "f1"],
+        base_model=details.get("base_model"),
+        eval_results=_eval_results(details.get("metrics", {}), data_name) or None,
+    )
+    card = ModelCard.from_template(
+        card_data,
+        template_path=TEMPLATE,
+        title=title,
         model=details.get("model", ""),
         labels=details.get("labels", ""),
-        data_dir=details.get("data_dir", ""),
+        data_name=data_name,
         rows=", ".join(f"{split} {n:,}" for split, n in details.get("rows", {}).items()),
         architecture=details.get("architecture", ""),
         remote_code_note=(
@@ -100,11 +156,11 @@ def write_model_card(output_dir: str, training_args, details: dict) -> Path:
         ),
         results=_results_rows(details.get("metrics", {})),
         usage=usage,
-        output_dir=training_args.hub_model_id or output_dir,
+        model_id=model_id,
         hyperparameters="\n".join(f"| {k} | {v} |" for k, v in arguments.items()),
         versions=f"- transformers {transformers.__version__}\n- datasets {datasets.__version__}\n"
         f"- torch {torch.__version__}",
     )
     path = output_dir / "README.md"
-    path.write_text(card)
+    card.save(path)
     return path

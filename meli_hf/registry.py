@@ -23,7 +23,7 @@ from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, Me
 from .data import find_course_vocabulary, find_source_files, read_token_to_index
 from .embeddings import load_word_vectors
 from .errors import MeliDataError, MeliError
-from .integrations import load_pretrained
+from .integrations import load_pretrained, new_head_reported_in_one_line
 from .modeling_meli import (
     MeliCNNForSequenceClassification,
     MeliLSTMForSequenceClassification,
@@ -114,15 +114,16 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
     label2id = {name: i for i, name in id2label.items()}
     if spec.tokenizer == "pretrained":
         # Float32 master weights whatever the checkpoint's stored dtype: `--bf16`/`--fp16` are autocast on top.
-        return load_pretrained(
-            AutoModelForSequenceClassification.from_pretrained,
-            model_args.model_name_or_path,
-            "--model_name_or_path",
-            num_labels=len(id2label),
-            id2label=id2label,
-            label2id=label2id,
-            dtype=torch.float32,
-        )
+        with new_head_reported_in_one_line(len(id2label)):
+            return load_pretrained(
+                AutoModelForSequenceClassification.from_pretrained,
+                model_args.model_name_or_path,
+                "--model_name_or_path",
+                num_labels=len(id2label),
+                id2label=id2label,
+                label2id=label2id,
+                dtype=torch.float32,
+            )
     vectors = (
         load_word_vectors(model_args.word_vectors, tokenizer.get_vocab(), seed) if model_args.word_vectors else None
     )

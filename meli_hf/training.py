@@ -32,9 +32,9 @@ from .checkpoints import (
 from .collator import WordIdBatches, WordIdCollator
 from .data import load_meli
 from .errors import MeliError
-from .integrations import load_pretrained, mlflow_run, push_checkpoint
+from .integrations import hub_errors, load_pretrained, mlflow_run, push_checkpoint
 from .metrics import ClassificationMetrics, logits_to_label_ids
-from .model_card import plot_learning_curves
+from .model_card import card_model_arguments, plot_learning_curves
 from .modeling_meli import MeliTfidfForSequenceClassification
 from .registry import MODELS, build_collator, build_model, build_word_tokenizer
 from .sample import sample_dir
@@ -233,20 +233,24 @@ def run_training(
     if isinstance(model, MeliTfidfForSequenceClassification) and checkpoint is None:
         fit_idf(model, dataset["train"])
 
-    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, after the local save
+    # The final folder is pushed once, after the local save; `--hub_strategy every_save|checkpoint|all_checkpoints`
+    # also lets the Trainer push at every save, as it does by itself.
+    push_to_hub = training_args.push_to_hub
+    training_args.push_to_hub = push_to_hub and training_args.hub_strategy != "end"
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []
-    trainer = MeliTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=dataset["train"],
-        eval_dataset=dataset.get("validation"),
-        processing_class=tokenizer,
-        data_collator=build_collator(model_args.model, tokenizer),
-        compute_metrics=ClassificationMetrics(),
-        compute_loss_func=compute_loss_func,
-        preprocess_logits_for_metrics=logits_to_label_ids,
-        callbacks=callbacks,
-    )
+    with hub_errors(training_args, "creating the repository"):
+        trainer = MeliTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=dataset["train"],
+            eval_dataset=dataset.get("validation"),
+            processing_class=tokenizer,
+            data_collator=build_collator(model_args.model, tokenizer),
+            compute_metrics=ClassificationMetrics(),
+            compute_loss_func=compute_loss_func,
+            preprocess_logits_for_metrics=logits_to_label_ids,
+            callbacks=callbacks,
+        )
 
     previous_run = None
     if replaces_earlier_run:
@@ -269,15 +273,19 @@ def run_training(
 
     if trainer.is_world_process_zero():
         plot_learning_curves(trainer.state.log_history, Path(training_args.output_dir) / "learning_curves.png")
+        pretrained = spec.tokenizer == "pretrained"
         trainer.model_card_details = {
             "model": model_args.model,
-            "data_dir": str(data_dir),
+            "data_name": data_dir.name,
             "metrics": metrics,
             "rows": {split: len(d) for split, d in dataset.items()},
             "labels": len(label_names),
-            # The config's value where it has one: what the model was built with, defaults and vector sizes resolved.
-            "model_arguments": {k: getattr(trainer.model.config, k, v) for k, v in model_args.__dict__.items()},
+            "model_arguments": card_model_arguments(model_args, trainer.model.config, pretrained, max_seq_length),
             "architecture": type(trainer.model).__name__,
+            # A Hub id only: a local folder is no base model others can follow.
+            "base_model": model_args.model_name_or_path
+            if pretrained and not Path(model_args.model_name_or_path).exists()
+            else None,
         }
         trainer.create_model_card()
         remove_previous_run(previous_run)

@@ -33,6 +33,8 @@ def require(condition: bool, flag: str, value, requirement: str) -> None:
 class ModelArguments:
     """Which architecture to train and its shape."""
 
+    _argument_group_name = "model arguments"
+
     model: str = field(default="mlp", metadata={"help": f"Architecture: one of {', '.join(MODELS)}."})
     model_name_or_path: str = field(
         default=BETO, metadata={"help": "For --model beto: pretrained checkpoint, a Hub id or a local folder."}
@@ -89,6 +91,8 @@ class ModelArguments:
 class DataTrainingArguments:
     """Which data to train and evaluate on."""
 
+    _argument_group_name = "data arguments"
+
     data_dir: str | None = field(
         default=None,
         metadata={"help": "Folder of course JSONL or challenge CSV files. Default: the bundled synthetic sample."},
@@ -142,6 +146,8 @@ class MeliTrainingArguments(TrainingArguments):
     `training_argument_parser(model)` sets another model's (`model_training_defaults`), as `scripts/train.py` does
     once `--model` is known. In Python: `MeliTrainingArguments(**model_training_defaults("cnn"))`."""
 
+    _argument_group_name = "training arguments (transformers' TrainingArguments, with this task's defaults)"
+
     output_dir: str = field(default="outputs/mlp", metadata={"help": "Output folder: outputs/<model> by default."})
     learning_rate: float = field(
         default=2e-3,
@@ -175,6 +181,14 @@ class MeliTrainingArguments(TrainingArguments):
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is always kept)."})
     load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best checkpoint's weights."})
     metric_for_best_model: str | None = field(default="balanced_accuracy", metadata={"help": "Best-model metric."})
+    hub_strategy: str = field(
+        default="end",
+        metadata={
+            "help": "With --push_to_hub: end pushes the final folder once, after the local save; every_save also "
+            "pushes at every checkpoint, checkpoint also the last checkpoint, all_checkpoints every checkpoint.",
+            "choices": ["end", "every_save", "checkpoint", "all_checkpoints"],
+        },
+    )
     overwrite_output_dir: bool = field(
         default=False,
         metadata={
@@ -249,11 +263,27 @@ def model_training_defaults(model: str) -> dict:
     }
 
 
+USAGE = """train.py [--model {models}] [--data_dir DIR] [--output_dir DIR] [--word_vectors FILE]
+                [--num_train_epochs N] [--learning_rate LR] [--class_balance P] [--max_seq_length N]
+                [--overwrite_output_dir] [--resume_from_checkpoint CHECKPOINT|RUN_DIR|true]
+                [--push_to_hub --hub_model_id USER/NAME] [any flag below]
+       train.py ARGUMENTS.json|ARGUMENTS.yaml"""
+DESCRIPTION = (
+    "Train an MLP, CNN, LSTM, TF-IDF or BETO classifier of MeLi 2019 product titles with the transformers Trainer; "
+    "it evaluates balanced accuracy every epoch and saves a checkpoint that loads with the Auto classes. Defaults "
+    "shown are those of --model (mlp unless given)."
+)
+
+
 def training_argument_parser(model: str = "mlp") -> HfArgumentParser:
     """The three argument groups, with `model`'s training defaults."""
     if model not in MODELS:
         raise MeliError(f"--model {model!r} is unknown; choose one of {', '.join(MODELS)}.")
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MeliTrainingArguments))
+    parser = HfArgumentParser(
+        (ModelArguments, DataTrainingArguments, MeliTrainingArguments),
+        usage=USAGE.format(models="{" + ",".join(MODELS) + "}"),
+        description=DESCRIPTION,
+    )
     parser.set_defaults(**model_training_defaults(model))
     return one_line_parser_errors(parser)
 

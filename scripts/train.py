@@ -11,12 +11,14 @@ A bad flag, file or setting ends the run with one `error: ...` line; MELI_HF_DEB
 """
 
 import logging
+import os
 import sys
 
 import datasets
 import transformers
 
 from meli_hf.cli import keep_freed_memory_in_heap, user_errors
+from meli_hf.integrations import mlflow_store
 from meli_hf.training import run_training
 from meli_hf.training_args import parse_training_arguments, parse_training_file
 
@@ -43,6 +45,8 @@ def main() -> None:
         transformers.utils.logging.enable_default_handler()
         transformers.utils.logging.enable_explicit_format()
         keep_freed_memory_in_heap()  # a process-wide allocator setting: the script's call, not the library's
+        if "mlflow" in training_args.report_to:
+            os.environ.setdefault("MLFLOW_TRACKING_URI", mlflow_store(training_args.output_dir))
 
         run_training(model_args, data_args, training_args)
 

@@ -588,12 +588,15 @@ def test_course_word_ids_are_truncated_to_the_training_length(tmp_path):
     assert truncated["train"]["label"] == [0, 1, 0]
 
 
-def run_train_script(*args, env=None):
+def run_train_script(*args, env=None, cwd=None):
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "train.py"), *args],
         capture_output=True,
         text=True,
-        env=os.environ | {"HF_HUB_OFFLINE": "1"} | (env or {}),
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        | {"HF_HUB_OFFLINE": "1"}
+        | (env or {}),
+        cwd=cwd,
     )
 
 
@@ -705,3 +708,98 @@ def test_the_balanced_accuracy_module_is_loaded_once_per_run(sample_dir, tmp_pat
     monkeypatch.setattr(evaluate, "load", lambda *a, **k: loads.append(a) or load(*a, **k))
     train("--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), "--max_train_samples", "300")
     assert len(loads) == 1  # three evaluations during training, then validation and test
+
+
+def test_mlflow_runs_are_kept_in_the_output_folder_and_named_after_it(sample_dir, tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    flags = ["--data_dir", str(sample_dir), "--output_dir", "runs/mlp-small", "--report_to", "mlflow"]
+    result = run_train_script(*flags, "--num_train_epochs", "1", "--max_train_samples", "300", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no mlflow.db or mlruns where the user stands
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlp-small' / 'mlflow.db'}")
+    experiments = client.search_experiments()
+    (run,) = client.search_runs([e.experiment_id for e in experiments])
+    assert run.info.run_name == "mlp-small" and 0.5 < run.data.metrics["test_balanced_accuracy"] <= 1
+
+
+class FakeHub:
+    """`HfApi` at the upload calls: records what each push would send."""
+
+    def __init__(self):
+        self.uploads: list[tuple[str, dict[str, str]]] = []
+
+    def create_repo(self, repo_id, **kwargs):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(repo_id=repo_id)
+
+    def upload_folder(self, *, repo_id, folder_path, path_in_repo=None, run_as_future=False, **kwargs):
+        from concurrent.futures import Future
+
+        folder = Path(folder_path)
+        readme = folder / "README.md"
+        self.uploads.append((path_in_repo or ".", {"README.md": readme.read_text() if readme.exists() else ""}))
+        if run_as_future:
+            done = Future()
+            done.set_result(None)
+            return done
+        return f"https://huggingface.co/{repo_id}"
+
+
+@pytest.mark.parametrize("strategy", ["end", "every_save", "checkpoint"])
+def test_hub_strategy_is_honoured_and_the_card_carries_the_model_index(sample_dir, tmp_path, monkeypatch, strategy):
+    import transformers.trainer
+    import yaml
+
+    hub = FakeHub()
+    monkeypatch.setattr(transformers.trainer, "hf_api", lambda: hub)
+    flags = [
+        "--model",
+        "mlp",
+        "--data_dir",
+        str(sample_dir),
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--num_train_epochs",
+        "2",
+    ]
+    metrics = train(*flags, "--push_to_hub", "--hub_model_id", "someone/meli-mlp", "--hub_strategy", strategy)
+    # end: the final folder once, after the local save; the others: the Trainer also pushes at each of the two
+    # saves (checkpoint: each also as last-checkpoint), and the final folder comes last.
+    folders = [folder for folder, _ in hub.uploads]
+    assert folders[-1] == "." and (len(folders) == 1) == (strategy == "end") and len(folders) != 2
+    assert ("last-checkpoint" in folders) == (strategy == "checkpoint")
+    card = hub.uploads[-1][1]["README.md"]
+    metadata = yaml.safe_load(card.split("---")[1])
+    (entry,) = metadata["model-index"]
+    scores = {(r["dataset"]["split"], m["type"]): m["value"] for r in entry["results"] for m in r["metrics"]}
+    assert scores[("test", "balanced_accuracy")] == round(metrics["test_balanced_accuracy"], 4)
+    assert scores[("validation", "f1")] == round(metrics["eval_macro_f1"], 4)
+    assert (
+        metadata["language"] == "es" and metadata["library_name"] == "transformers" and "meli-hf" in metadata["tags"]
+    )
+    assert str(tmp_path) not in card and "github.com" not in card
+    assert 'AutoTokenizer.from_pretrained("someone/meli-mlp")' in card
+
+
+def test_a_beto_card_names_its_base_model_and_only_its_arguments(sample_dir, tiny_bert_dir, tmp_path):
+    flags = ["--model", "beto", "--model_name_or_path", str(tiny_bert_dir), "--data_dir", str(sample_dir)]
+    train(*flags, "--output_dir", str(tmp_path), "--num_train_epochs", "1", "--max_train_samples", "200")
+    card = (tmp_path / "README.md").read_text()
+    assert f"| model_name_or_path | {tiny_bert_dir.name} |" in card and str(tiny_bert_dir) not in card
+    for unused in ("dropout", "embedding_dim", "lstm_hidden_size", "filter_widths"):
+        assert f"| {unused} |" not in card
+    assert "base_model" not in card.split("---")[1]  # a local folder is no Hub base model
+
+
+def test_a_new_classification_head_is_reported_in_one_line(tiny_bert_dir, capfd, caplog):
+    import logging
+
+    from meli_hf.registry import build_model
+    from meli_hf.training_args import ModelArguments
+
+    model_args = ModelArguments(model="beto", model_name_or_path=str(tiny_bert_dir))
+    with caplog.at_level(logging.INFO, logger="meli_hf"):
+        build_model(model_args, None, {0: "A", 1: "B"}, seed=0)
+    assert "LOAD REPORT" not in capfd.readouterr().err
+    assert "new classification head for 2 categories (classifier.bias, classifier.weight initialised)" in caplog.text
