@@ -23,6 +23,7 @@ import transformers
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
 from meli_hf.cli import one_line_parser_errors, user_errors
 from meli_hf.errors import MeliDataError
+from meli_hf.evaluation_report import read_groups, write_report
 from meli_hf.io import atomic_output, is_same_file
 from meli_hf.predict import INPUT_FORMATS, Evaluation, PredictionWriter, Predictor, batched, read_records
 
@@ -69,6 +70,18 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... Default: a GPU when present, else the CPU.")
     parser.add_argument("--evaluate", action="store_true", help="Print balanced accuracy, accuracy and macro-F1.")
+    parser.add_argument(
+        "--report",
+        metavar="DIR",
+        help="With --evaluate (implied): write an evaluation report into DIR: per_category.csv, confusions.csv, "
+        "per_group.csv, report.md and its pictures.",
+    )
+    parser.add_argument(
+        "--group_by",
+        metavar="FILE",
+        help="With --report: a CSV of category,group to roll the report up by. Default: the first word of the "
+        "category name.",
+    )
     parser.add_argument("--trust_remote_code", action="store_true", help="Load architectures saved with the model.")
     parser.add_argument("--debug", action="store_true", help="Show the traceback of an error (or MELI_HF_DEBUG=1).")
     args = parser.parse_args()
@@ -78,6 +91,13 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"--input {args.input}: file not found")
     if args.input and args.output and is_same_file(args.input, args.output):
         parser.error(f"--output {args.output} is the --input file; write the predictions to another file")
+    if args.group_by and not args.report:
+        parser.error("--group_by goes with --report DIR")
+    if args.group_by and not Path(args.group_by).is_file():
+        parser.error(f"--group_by {args.group_by}: file not found")
+    if args.report and Path(args.report).exists() and not Path(args.report).is_dir():
+        parser.error(f"--report {args.report}: is a file; give a folder")
+    args.evaluate = args.evaluate or bool(args.report)
     return args
 
 
@@ -116,7 +136,9 @@ def predict(args: argparse.Namespace) -> None:
                         raise MeliDataError(
                             source, number, args.label_column, f"{problem} (--evaluate; set --label_column)"
                         )
-                    evaluation.add(category, predictions[0]["label"])
+                    evaluation.add(
+                        category, predictions[0]["label"], predictions[0]["score"], record[args.title_column]
+                    )
     if empty:
         print(f"{empty} empty titles got no prediction", file=sys.stderr)
     if evaluation is not None:
@@ -130,6 +152,10 @@ def predict(args: argparse.Namespace) -> None:
                 "their categories",
                 file=sys.stderr,
             )
+        if args.report:
+            groups = read_groups(args.group_by) if args.group_by else None
+            path = write_report(evaluation, args.report, args.model, args.input or "<arguments>", groups)
+            print(f"report: {path}", file=sys.stderr)
 
 
 def main() -> None:

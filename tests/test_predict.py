@@ -368,3 +368,57 @@ def test_unusable_checkpoints_and_devices_are_one_line_errors(checkpoints, tmp_p
     )
     result = run_predict("--model", str(checkpoints["mlp"]), "Heladera", "--device", "gpu")
     assert result.returncode == 2 and "error: device 'gpu' is not available here" in result.stderr
+
+
+def test_evaluation_report_matches_evaluate(checkpoints, sample_dir, tmp_path):
+    test_file = sample_dir / "spanish.test.jsonl.gz"
+    models = ["--model", str(checkpoints["mlp"]), "--model", str(checkpoints["tfidf"])]  # an ensemble
+    report = tmp_path / "report"
+    result = run_predict(*models, "--input", str(test_file), "--report", str(report), "--output", os.devnull)
+    assert result.returncode == 0, result.stderr
+    balanced = float(result.stderr.split("balanced_accuracy=")[1].split()[0])
+    assert sorted(p.name for p in report.iterdir()) == [
+        "confusion_heatmap.png",
+        "confusions.csv",
+        "per_category.csv",
+        "per_group.csv",
+        "recall_vs_support.png",
+        "reliability.png",
+        "report.md",
+    ]
+    for picture in report.glob("*.png"):
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    categories = list(csv.DictReader((report / "per_category.csv").open()))
+    recalls = [float(row["recall"]) for row in categories if int(row["support"])]
+    assert len(recalls) == 30 and sum(recalls) / len(recalls) == pytest.approx(balanced, abs=5e-5)
+    assert recalls == sorted(recalls)  # worst first
+    assert sum(int(row["support"]) for row in categories) == sum(int(row["predicted"]) for row in categories) == 1000
+    pairs = list(csv.DictReader((report / "confusions.csv").open()))
+    errors = sum(int(row["support"]) - round(float(row["recall"]) * int(row["support"])) for row in categories)
+    assert sum(int(row["count"]) for row in pairs) == errors and all(row["example_1"] for row in pairs)
+    text = (report / "report.md").read_text()
+    assert f"balanced accuracy **{balanced:.4f}**" in text and "![reliability diagram](reliability.png)" in text
+    assert "expected calibration error" in text and text.count("\n| ") >= 2 * min(20, len(pairs))
+    groups = {row["group"] for row in csv.DictReader((report / "per_group.csv").open())}
+    assert "AUDIO" in groups and "CELLPHONES" in groups  # the first word of each name
+
+    shelves = tmp_path / "groups.csv"
+    shelves.write_text("category,group\nCELLPHONES,ELECTRONICS\nNOTEBOOKS,ELECTRONICS\nTELEVISIONS,ELECTRONICS\n")
+    grouped = tmp_path / "grouped"
+    flags = ["--input", str(test_file), "--report", str(grouped), "--group_by", str(shelves), "--output", os.devnull]
+    assert run_predict("--model", str(checkpoints["mlp"]), *flags).returncode == 0
+    electronics = next(r for r in csv.DictReader((grouped / "per_group.csv").open()) if r["group"] == "ELECTRONICS")
+    assert electronics["categories"] == "3" and float(electronics["same_group"]) >= float(electronics["accuracy"])
+
+
+def test_report_counts_unknown_categories_and_refuses_bad_flags(checkpoints, tmp_path):
+    source = tmp_path / "titles.csv"
+    source.write_text("title,category\nHeladera Gafa No Frost,REFRIGERATORS\nTaladro Percutor Bosch,POWER_TOOLS\n")
+    report = tmp_path / "report"
+    result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    unknown = next(r for r in csv.DictReader((report / "per_category.csv").open()) if r["category"] == "POWER_TOOLS")
+    assert (unknown["recall"], unknown["support"]) == ("0.0", "1")
+    assert "1 rows of 1 categories the model does not know" in (report / "report.md").read_text()
+    result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--group_by", str(source))
+    assert result.stderr.strip().splitlines() == ["error: --group_by goes with --report DIR (see --help)"]
