@@ -21,10 +21,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_fscore_support  # noqa: E402
 
-from .errors import MeliDataError  # noqa: E402
-from .io import atomic_output, read_csv, read_lines  # noqa: E402
+from .errors import MeliDataError, MeliError  # noqa: E402
+from .io import atomic_folder, read_csv, read_lines  # noqa: E402
 from .predict import Evaluation  # noqa: E402
 
+REPORT_MARKER = "report.md"
 TOP_ROWS = 20  # worst categories and top confusions shown in report.md
 CONFUSION_PAIRS = 200  # rows of confusions.csv
 HEATMAP_CATEGORIES = 20
@@ -203,18 +204,36 @@ def _plot_confusion_heatmap(evaluation: Evaluation, pairs: list[dict], path: Pat
 
 
 def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with atomic_output(path) as stream:
+    with path.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
 
+def check_report_folder(folder: str | Path) -> None:
+    """A report replaces only an earlier report (or an empty folder): `--report` pointed at a folder of other files
+    must not delete them."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise MeliError(f"--report {folder}: is a file; give a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / REPORT_MARKER).is_file():
+        raise MeliError(f"--report {folder} holds other files than an evaluation report; give a new folder")
+
+
 def write_report(
     evaluation: Evaluation, folder: str | Path, models: list[str], source: str, groups: Mapping[str, str] | None = None
 ) -> Path:
-    """Write the report files into `folder` (created if missing) and return the path of `report.md`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the report files into `folder` and return the path of `report.md`. The files are written to a folder
+    beside it that replaces `folder` (an earlier report) only once complete."""
+    check_report_folder(folder)
+    with atomic_folder(folder) as written:
+        _write_report_files(evaluation, written, models, source, groups)
+    return Path(folder) / "report.md"
+
+
+def _write_report_files(
+    evaluation: Evaluation, folder: Path, models: list[str], source: str, groups: Mapping[str, str] | None
+) -> None:
     scores = evaluation.scores()
     categories = per_category(evaluation)
     pairs = confusions(evaluation)
@@ -298,6 +317,4 @@ def write_report(
         "",
         "Every category, confusion and group: `per_category.csv`, `confusions.csv`, `per_group.csv`.",
     ]
-    with atomic_output(folder / "report.md") as stream:
-        stream.write("\n".join(lines) + "\n")
-    return folder / "report.md"
+    (folder / REPORT_MARKER).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -13,6 +13,7 @@ import csv
 import gzip
 import os
 import secrets
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -132,6 +133,31 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """A temporary folder beside `path` to write a set of files into; it replaces `path` (moved aside, then deleted)
+    only when the block ends without error, so a folder never holds files of two runs or half of one."""
+    path = Path(os.path.realpath(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        temporary.mkdir()
+    except OSError as err:
+        raise MeliError(f"{path.parent}: cannot write the output there ({err.strerror})") from None
+    try:
+        yield temporary
+        if path.exists():
+            replaced = temporary.with_name(temporary.name + "-replaced")
+            path.rename(replaced)
+            temporary.rename(path)
+            shutil.rmtree(replaced)
+        else:
+            temporary.rename(path)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import transformers
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
 from meli_hf.cli import one_line_parser_errors, user_errors
 from meli_hf.errors import MeliDataError
-from meli_hf.evaluation_report import read_groups, write_report
+from meli_hf.evaluation_report import check_report_folder, read_groups, write_report
 from meli_hf.io import atomic_output, is_same_file
 from meli_hf.predict import INPUT_FORMATS, Evaluation, PredictionWriter, Predictor, batched, read_records
 
@@ -95,8 +95,8 @@ def parse_args() -> argparse.Namespace:
         parser.error("--group_by goes with --report DIR")
     if args.group_by and not Path(args.group_by).is_file():
         parser.error(f"--group_by {args.group_by}: file not found")
-    if args.report and Path(args.report).exists() and not Path(args.report).is_dir():
-        parser.error(f"--report {args.report}: is a file; give a folder")
+    if args.report:
+        check_report_folder(args.report)  # before any prediction: a folder of other files is refused
     args.evaluate = args.evaluate or bool(args.report)
     return args
 

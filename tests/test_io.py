@@ -76,3 +76,19 @@ def test_unreadable_files_are_reported(tmp_path):
     (tmp_path / "broken.txt.gz").write_bytes(b"not gzip at all")
     with pytest.raises(MeliDataError, match=r"broken.txt.gz: cannot be read"):
         next(read_lines(tmp_path / "broken.txt.gz"))
+
+
+def test_atomic_folder_replaces_a_folder_only_when_complete(tmp_path):
+    from meli_hf.io import atomic_folder
+
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "report.md").write_text("earlier")
+    with pytest.raises(RuntimeError), atomic_folder(report) as folder:
+        (folder / "report.md").write_text("half")
+        raise RuntimeError("fails midway")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"] and (report / "report.md").read_text() == "earlier"
+    with atomic_folder(report) as folder:
+        (folder / "per_category.csv").write_text("new")
+    assert sorted(p.name for p in report.iterdir()) == ["per_category.csv"]  # nothing of the earlier report left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]

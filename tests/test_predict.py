@@ -422,3 +422,17 @@ def test_report_counts_unknown_categories_and_refuses_bad_flags(checkpoints, tmp
     assert "1 rows of 1 categories the model does not know" in (report / "report.md").read_text()
     result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--group_by", str(source))
     assert result.stderr.strip().splitlines() == ["error: --group_by goes with --report DIR (see --help)"]
+
+    # A second report replaces the first whole; a folder of other files is never replaced.
+    earlier = (report / "report.md").read_text()
+    source.write_text("title,category\nHeladera Gafa No Frost,REFRIGERATORS\n")
+    assert (
+        run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--report", str(report)).returncode
+        == 0
+    )
+    assert (report / "report.md").read_text() != earlier and "POWER_TOOLS" not in (
+        report / "per_category.csv"
+    ).read_text()
+    result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--report", str(tmp_path))
+    assert result.returncode == 2 and "holds other files than an evaluation report" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "titles.csv"]
