@@ -40,6 +40,7 @@ def main() -> None:
         command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", "mlp", "--data_dir", str(data_dir)]
         command += ["--output_dir", args.output_dir, "--num_train_epochs", "1", "--eval_strategy", "no"]
         command += ["--save_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true"]
+        command += ["--overwrite_output_dir", "true"]  # a new measurement replaces the earlier one
         print("running:", " ".join(command), flush=True)
         start = time.perf_counter()
         env = {**os.environ, "HF_DATASETS_CACHE": cache}

@@ -33,6 +33,7 @@ def train(model_path: str, output_dir: Path, flags: list[str]) -> dict:
     """One `scripts/train.py --model beto` run; its all_results.json plus the wall time."""
     command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", "beto"]
     command += ["--model_name_or_path", model_path, "--output_dir", str(output_dir), "--disable_tqdm", "true", *flags]
+    command += ["--overwrite_output_dir", "true"]  # a new measurement replaces an earlier run of the same name
     print("running:", " ".join(command), flush=True)
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
