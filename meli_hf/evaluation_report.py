@@ -221,20 +221,29 @@ def check_report_folder(folder: str | Path) -> None:
 
 
 def write_report(
-    evaluation: Evaluation, folder: str | Path, models: list[str], source: str, groups: Mapping[str, str] | None = None
+    evaluation: Evaluation,
+    scores: dict[str, float],
+    folder: str | Path,
+    models: list[str],
+    source: str,
+    groups: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the report files into `folder` and return the path of `report.md`. The files are written to a folder
     beside it that replaces `folder` (an earlier report) only once complete."""
     check_report_folder(folder)
     with atomic_folder(folder) as written:
-        _write_report_files(evaluation, written, models, source, groups)
+        _write_report_files(evaluation, scores, written, models, source, groups)
     return Path(folder) / "report.md"
 
 
 def _write_report_files(
-    evaluation: Evaluation, folder: Path, models: list[str], source: str, groups: Mapping[str, str] | None
+    evaluation: Evaluation,
+    scores: dict[str, float],
+    folder: Path,
+    models: list[str],
+    source: str,
+    groups: Mapping[str, str] | None,
 ) -> None:
-    scores = evaluation.scores()
     categories = per_category(evaluation)
     pairs = confusions(evaluation)
     grouped = per_group(evaluation, categories, groups)

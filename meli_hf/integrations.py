@@ -37,7 +37,8 @@ def hub_unreachable_reason() -> str | None:
 def load_pretrained(loader: Callable[..., Loaded], name_or_path: str, flag: str, **kwargs) -> Loaded:
     """`loader(name_or_path)` (a `from_pretrained`) for a local folder, a cached Hub id or a reachable Hub; else one
     line naming the id, the flag that set it and how to point it at a local copy."""
-    if Path(name_or_path).is_dir():
+    path = Path(name_or_path)
+    if path.is_dir():
         from safetensors import SafetensorError
 
         try:
@@ -45,7 +46,6 @@ def load_pretrained(loader: Callable[..., Loaded], name_or_path: str, flag: str,
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
             problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise MeliError(f"cannot load {name_or_path} ({flag}): {problem}") from err
-    path = Path(name_or_path)
     if path.is_absolute() or name_or_path.startswith((".", "~")) or path.parent.name and path.parent.is_dir():
         raise MeliError(f"cannot load {name_or_path} ({flag}): no such folder")  # a path, not a Hub id
     reason = hub_unreachable_reason()

@@ -253,7 +253,7 @@ class Evaluation:
         self.confidences: list[float] = []
         self.examples: dict[tuple[int, int], list[str]] = {}  # (true, predicted) -> a few titles
 
-    def add(self, category: str, predicted: str, confidence: float = float("nan"), title: str = "") -> None:
+    def add(self, category: str, predicted: str, confidence: float, title: str) -> None:
         category = normalize_category(category)
         reference = self.label_ids.get(category)
         if reference is None:

@@ -29,6 +29,13 @@ def require(condition: bool, flag: str, value, requirement: str) -> None:
         raise MeliError(f"--{flag} {shown}: {requirement}")
 
 
+def require_at_least_one(arguments, *names: str) -> None:
+    """Counts and sizes: each named field, where set, is at least 1."""
+    for name in names:
+        value = getattr(arguments, name)
+        require(value is None or value >= 1, name, value, "must be at least 1")
+
+
 @dataclass
 class ModelArguments:
     """Which architecture to train and its shape."""
@@ -71,16 +78,13 @@ class ModelArguments:
             raise MeliError(f"--word_vectors {self.word_vectors}: file not found.")
         if self.word_vectors is not None and not has_word_embeddings(self.model):
             raise MeliError(f"--word_vectors: --model {self.model} has no word embeddings to load them into.")
-        require(self.embedding_dim >= 1, "embedding_dim", self.embedding_dim, "must be at least 1")
         require(
             all(n >= 1 for n in self.hidden_layers), "hidden_layers", self.hidden_layers, "sizes must be at least 1"
         )
         require(0 <= self.dropout < 1, "dropout", self.dropout, "must be a probability from 0 up to (not including) 1")
         widths = self.filter_widths
         require(bool(widths) and all(w >= 1 for w in widths), "filter_widths", widths, "widths must be at least 1")
-        require(self.num_filters >= 1, "num_filters", self.num_filters, "must be at least 1")
-        require(self.lstm_hidden_size >= 1, "lstm_hidden_size", self.lstm_hidden_size, "must be at least 1")
-        require(self.lstm_num_layers >= 1, "lstm_num_layers", self.lstm_num_layers, "must be at least 1")
+        require_at_least_one(self, "embedding_dim", "num_filters", "lstm_hidden_size", "lstm_num_layers")
         if self.bigram_buckets is not None:
             require(
                 self.bigram_buckets >= 0, "bigram_buckets", self.bigram_buckets, "must be 0 (off) or a bucket count"
@@ -129,15 +133,16 @@ class DataTrainingArguments:
     def __post_init__(self):
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise MeliError(f"--data_dir {self.data_dir}: folder not found.")
-        for name in ("max_train_samples", "max_eval_samples", "max_test_samples", "max_seq_length"):
-            value = getattr(self, name)
-            require(value is None or value >= 1, name, value, "must be at least 1")
-        require(
-            self.max_vocabulary_words >= 1, "max_vocabulary_words", self.max_vocabulary_words, "must be at least 1"
+        require_at_least_one(
+            self,
+            "max_train_samples",
+            "max_eval_samples",
+            "max_test_samples",
+            "max_seq_length",
+            "max_vocabulary_words",
+            "min_word_frequency",
+            "early_stopping_patience",
         )
-        require(self.min_word_frequency >= 1, "min_word_frequency", self.min_word_frequency, "must be at least 1")
-        patience = self.early_stopping_patience
-        require(patience is None or patience >= 1, "early_stopping_patience", patience, "must be at least 1")
 
 
 @dataclass
@@ -217,8 +222,9 @@ class MeliTrainingArguments(TrainingArguments):
         require(self.learning_rate > 0, "learning_rate", self.learning_rate, "must be above 0")
         if self.max_steps <= 0:
             require(self.num_train_epochs > 0, "num_train_epochs", self.num_train_epochs, "must be above 0")
-        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-            require(getattr(self, name) >= 1, name, getattr(self, name), "must be at least 1")
+        require_at_least_one(
+            self, "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"
+        )
         smoothing = self.label_smoothing_factor
         require(0 <= smoothing < 1, "label_smoothing_factor", smoothing, "must be in [0, 1)")
         require(self.class_balance >= 0, "class_balance", self.class_balance, "must be 0 (off) or above")
@@ -240,8 +246,8 @@ class MeliTrainingArguments(TrainingArguments):
         from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
         for name in self.report_to:
-            if name not in INTEGRATION_TO_CALLBACK:
-                require(False, "report_to", name, f"unknown; choose from {', '.join(INTEGRATION_TO_CALLBACK)}")
+            known = name in INTEGRATION_TO_CALLBACK
+            require(known, "report_to", name, f"unknown; choose from {', '.join(INTEGRATION_TO_CALLBACK)}")
             require(
                 name in get_available_reporting_integrations(),
                 "report_to",
@@ -293,8 +299,7 @@ def parse_training_arguments(
 ) -> tuple[ModelArguments, DataTrainingArguments, MeliTrainingArguments]:
     """Flags (`args`, or the command line) with `--model`'s defaults; a bad value is a `MeliError` naming it."""
     model, _ = _model_flag().parse_known_args(args)
-    parser = training_argument_parser(model.model)
-    return _parsed(lambda: parser.parse_args_into_dataclasses(args))
+    return _parsed(lambda: training_argument_parser(model.model).parse_args_into_dataclasses(args))
 
 
 def parse_training_file(path: str | Path) -> tuple[ModelArguments, DataTrainingArguments, MeliTrainingArguments]:
@@ -308,8 +313,8 @@ def parse_training_file(path: str | Path) -> tuple[ModelArguments, DataTrainingA
     if not isinstance(values, dict):
         raise MeliError(f"{path}: expected a mapping of argument names to values")
     model = values.get("model", "mlp")
-    parser = training_argument_parser(model)
-    return _parsed(lambda: parser.parse_dict(model_training_defaults(model) | values))
+    # Inside `_parsed`: a `model` that is no name (a list, a number) is a one-line error too.
+    return _parsed(lambda: training_argument_parser(model).parse_dict(model_training_defaults(model) | values))
 
 
 def _model_flag() -> argparse.ArgumentParser:

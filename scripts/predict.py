@@ -102,6 +102,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def predict(args: argparse.Namespace) -> None:
+    groups = read_groups(args.group_by) if args.group_by else None  # a bad file fails before any prediction
     predictor = Predictor(
         args.model,
         device=args.device,
@@ -153,8 +154,7 @@ def predict(args: argparse.Namespace) -> None:
                 file=sys.stderr,
             )
         if args.report:
-            groups = read_groups(args.group_by) if args.group_by else None
-            path = write_report(evaluation, args.report, args.model, args.input or "<arguments>", groups)
+            path = write_report(evaluation, scores, args.report, args.model, source, groups)
             print(f"report: {path}", file=sys.stderr)
 
 
