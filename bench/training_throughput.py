@@ -134,7 +134,7 @@ def main() -> None:
     results = []
     for model_name in args.models:
         model_args = ModelArguments(model=model_name)
-        initial = build_model(model_args, tokenizer, id2label, seed=42)
+        initial = build_model(model_args, tokenizer, id2label)
         train = prepare_datasets(dataset, tokenizer, model_name, 64, training_args(model_name))["train"]
         collator = build_collator(model_name, tokenizer)
         variants = {"Trainer": {}}

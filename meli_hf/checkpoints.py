@@ -21,7 +21,17 @@ from .errors import MeliError
 
 logger = logging.getLogger(__name__)
 
-RUN_FILES = ("trainer_state.json", "all_results.json", "config.json", "model.safetensors", "pytorch_model.bin")
+SEARCH_FILE, BEST_RUN_FILE = "hp_search.json", "best_run.json"  # what `--hp_search` leaves
+# A training run's files, and a hyperparameter search's.
+RUN_FILES = (
+    "trainer_state.json",
+    "all_results.json",
+    "config.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+    SEARCH_FILE,
+    BEST_RUN_FILE,
+)
 PREVIOUS_RUN_SUFFIX = ".previous"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 OPTIMIZER_FILES = {"optimizer state": "optimizer.pt", "scheduler state": "scheduler.pt"}

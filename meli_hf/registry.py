@@ -14,6 +14,7 @@ from datasets import DatasetDict
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
+    AutoTokenizer,
     DataCollatorWithPadding,
     PreTrainedTokenizerBase,
 )
@@ -21,7 +22,7 @@ from transformers import (
 from .collator import WordIdCollator
 from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
 from .data import find_course_vocabulary, find_source_files, read_token_to_index
-from .embeddings import load_word_vectors
+from .embeddings import WordVectors, load_word_vectors
 from .errors import MeliDataError, MeliError
 from .integrations import load_pretrained, new_head_reported_in_one_line
 from .modeling_meli import (
@@ -36,6 +37,20 @@ if TYPE_CHECKING:
     from .training_args import DataTrainingArguments, ModelArguments
 
 BETO = "dccuchile/bert-base-spanish-wwm-cased"
+# `ModelArguments` fields that are config fields of the baselines.
+ARCHITECTURE_FIELDS = {
+    "embedding_dim",
+    "hidden_layers",
+    "bigram_buckets",
+    "dropout",
+    "freeze_embeddings",
+    "filter_widths",
+    "num_filters",
+    "lstm_hidden_size",
+    "lstm_num_layers",
+    "bidirectional",
+    "lstm_pooling",
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +66,23 @@ class ModelSpec:
     train_sampling_strategy: str
     label_smoothing_factor: float
     word_embeddings: bool  # starts from word vectors: what `--word_vectors` can initialise
+    search_space: dict  # `--hp_search`'s default space, in the format of an `--hp_space` file
 
+
+def search_space(learning_rate: tuple[float, float], epochs: tuple[int, int], **architecture: dict) -> dict:
+    """A default `--hp_search` space: the learning rate (log scale) and epochs around the tuned defaults, the
+    architecture's own sizes, and the two loss settings every model has (class balance, label smoothing)."""
+    return {
+        "learning_rate": {"low": learning_rate[0], "high": learning_rate[1], "log": True},
+        "num_train_epochs": {"low": epochs[0], "high": epochs[1]},
+        **architecture,
+        "class_balance": {"low": 0.0, "high": 1.0},
+        "label_smoothing_factor": {"low": 0.0, "high": 0.2},
+    }
+
+
+HIDDEN_LAYERS = {"choices": [[512], [1024], [2048], [1024, 1024]]}
+DROPOUT = {"low": 0.0, "high": 0.5}
 
 # Tuned on the real MeLi sample (bench/sweep, BENCHMARKS.md): validation balanced accuracy still rose at the last
 # of 10 MLP and 8 LSTM/CNN epochs, and the MLP gained from 2e-3 and from label smoothing 0.1. Length-grouped
@@ -59,10 +90,35 @@ class ModelSpec:
 # peaks within two epochs at Adam's learning rate 0.1 and then overfits its rare features.
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(
-        MeliMLPConfig, MeliMLPForSequenceClassification, "word", 2e-3, 256, 10, "random", 0.1, word_embeddings=True
+        MeliMLPConfig,
+        MeliMLPForSequenceClassification,
+        "word",
+        2e-3,
+        256,
+        10,
+        "random",
+        0.1,
+        word_embeddings=True,
+        search_space=search_space((5e-4, 8e-3), (4, 12), hidden_layers=HIDDEN_LAYERS, dropout=DROPOUT),
     ),
     "cnn": ModelSpec(
-        MeliCNNConfig, MeliCNNForSequenceClassification, "word", 1e-3, 256, 8, "random", 0.0, word_embeddings=True
+        MeliCNNConfig,
+        MeliCNNForSequenceClassification,
+        "word",
+        1e-3,
+        256,
+        8,
+        "random",
+        0.0,
+        word_embeddings=True,
+        search_space=search_space(
+            (3e-4, 3e-3),
+            (4, 10),
+            num_filters={"choices": [128, 256, 512]},
+            filter_widths={"choices": [[2, 3], [2, 3, 4], [1, 2, 3, 4]]},
+            hidden_layers=HIDDEN_LAYERS,
+            dropout=DROPOUT,
+        ),
     ),
     "lstm": ModelSpec(
         MeliLSTMConfig,
@@ -74,12 +130,40 @@ MODELS: dict[str, ModelSpec] = {
         "group_by_length",
         0.0,
         word_embeddings=True,
+        search_space=search_space(
+            (3e-4, 3e-3),
+            (4, 10),
+            lstm_hidden_size={"choices": [256, 512, 768]},
+            lstm_pooling={"choices": ["last", "max"]},
+            hidden_layers=HIDDEN_LAYERS,
+            dropout=DROPOUT,
+        ),
     ),
     "tfidf": ModelSpec(
-        MeliTfidfConfig, MeliTfidfForSequenceClassification, "word", 0.1, 1024, 2, "random", 0.0, word_embeddings=False
+        MeliTfidfConfig,
+        MeliTfidfForSequenceClassification,
+        "word",
+        0.1,
+        1024,
+        2,
+        "random",
+        0.0,
+        word_embeddings=False,
+        search_space=search_space((0.02, 0.3), (1, 4)),
     ),
     "beto": ModelSpec(
-        AutoConfig, AutoModelForSequenceClassification, "pretrained", 5e-5, 32, 3, "random", 0.0, word_embeddings=False
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        "pretrained",
+        5e-5,
+        32,
+        3,
+        "random",
+        0.0,
+        word_embeddings=False,
+        search_space=search_space(
+            (1e-5, 1e-4), (2, 4), weight_decay={"low": 0.0, "high": 0.1}, warmup_steps={"low": 0.0, "high": 0.2}
+        ),
     ),
 }
 
@@ -108,7 +192,24 @@ def build_word_tokenizer(dataset: DatasetDict, data_dir: Path, data_args: DataTr
     )
 
 
-def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str], seed: int):
+def architecture_fields(model: str) -> set[str]:
+    """The `ModelArguments` fields that shape `--model` (none for a pretrained transformer: its config does)."""
+    return {f.name for f in dataclasses.fields(MODELS[model].config_class)} & ARCHITECTURE_FIELDS
+
+
+def build_tokenizer(model_args: ModelArguments, data_args: DataTrainingArguments, dataset: DatasetDict, data_dir):
+    """A new run's tokenizer: meli-hf's word tokenizer for the baselines, the checkpoint's own for BETO."""
+    if MODELS[model_args.model].tokenizer == "word":
+        return build_word_tokenizer(dataset, data_dir, data_args)
+    return load_pretrained(AutoTokenizer.from_pretrained, model_args.model_name_or_path, "--model_name_or_path")
+
+
+def load_model_word_vectors(model_args: ModelArguments, tokenizer, seed: int) -> WordVectors | None:
+    """`--word_vectors` for the tokenizer's words, read once per run (a search builds many models from them)."""
+    return load_word_vectors(model_args.word_vectors, tokenizer.get_vocab(), seed) if model_args.word_vectors else None
+
+
+def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str], vectors: WordVectors | None = None):
     """A new model of `--model` for these labels; word vectors are copied in after initialisation."""
     spec = MODELS[model_args.model]
     label2id = {name: i for i, name in id2label.items()}
@@ -124,25 +225,10 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
                 label2id=label2id,
                 dtype=torch.float32,
             )
-    vectors = (
-        load_word_vectors(model_args.word_vectors, tokenizer.get_vocab(), seed) if model_args.word_vectors else None
-    )
     architecture = {
         name: getattr(model_args, name)
-        for name in (
-            "embedding_dim",
-            "hidden_layers",
-            "bigram_buckets",
-            "dropout",
-            "freeze_embeddings",
-            "filter_widths",
-            "num_filters",
-            "lstm_hidden_size",
-            "lstm_num_layers",
-            "bidirectional",
-            "lstm_pooling",
-        )
-        if name in {f.name for f in dataclasses.fields(spec.config_class)} and getattr(model_args, name) is not None
+        for name in architecture_fields(model_args.model)
+        if getattr(model_args, name) is not None
     }
     if vectors is not None:
         architecture["embedding_dim"] = vectors.matrix.shape[1]

@@ -13,18 +13,28 @@ from .model_card import write_model_card
 
 
 class ClassBalancedLoss:
-    """Cross-entropy with per-class weights, the Trainer's `compute_loss_func` for every architecture.
+    """Cross-entropy with per-class weights and label smoothing, the Trainer's `compute_loss_func` for every
+    architecture.
 
     Balanced accuracy scores each category alike, while plain cross-entropy favours the frequent ones. Weights are
-    scaled so that their mean over the training rows is 1, which keeps the learning rate's meaning.
+    scaled so that their mean over the training rows is 1, which keeps the learning rate's meaning. The power
+    (`class_balance`) and the smoothing (`label_smoothing_factor`) are read from `args` at every step, so that a
+    hyperparameter-search trial, which sets them on the Trainer's arguments, trains with its own.
     """
 
-    def __init__(self, label_counts: torch.Tensor, power: float, label_smoothing: float = 0.0):
-        counts = label_counts.double()
-        weights = (counts.sum() / (len(counts) * counts.clamp(min=1))) ** power
-        self.weights = (weights * counts.sum() / (weights * counts).sum()).float()
-        # The Trainer skips its own label smoother when a `compute_loss_func` is given, so it is applied here.
-        self.label_smoothing = label_smoothing
+    def __init__(self, label_counts: torch.Tensor, args):
+        self.label_counts = label_counts.double()
+        self.args = args
+        self._weights: dict[float, torch.Tensor] = {}
+
+    @property
+    def weights(self) -> torch.Tensor:
+        power = float(self.args.class_balance)
+        if power not in self._weights:
+            counts = self.label_counts
+            weights = (counts.sum() / (len(counts) * counts.clamp(min=1))) ** power
+            self._weights[power] = (weights * counts.sum() / (weights * counts).sum()).float()
+        return self._weights[power]
 
     def __call__(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
         logits = outputs["logits"].float()
@@ -33,7 +43,8 @@ class ClassBalancedLoss:
             labels,
             weight=self.weights.to(logits.device),
             reduction="none",
-            label_smoothing=self.label_smoothing,
+            # The Trainer skips its own label smoother when a `compute_loss_func` is given, so it is applied here.
+            label_smoothing=self.args.label_smoothing_factor,
         )
         # The Trainer expects the loss normalised over the whole accumulated batch when it passes its size.
         return losses.mean() if num_items_in_batch is None else losses.sum() / num_items_in_batch

@@ -32,11 +32,11 @@ from .checkpoints import (
 from .collator import WordIdBatches, WordIdCollator
 from .data import load_meli
 from .errors import MeliError
-from .integrations import hub_errors, load_pretrained, mlflow_run, push_checkpoint
+from .integrations import hub_errors, mlflow_run, push_checkpoint
 from .metrics import ClassificationMetrics, logits_to_label_ids
 from .model_card import card_model_arguments, plot_learning_curves
 from .modeling_meli import MeliTfidfForSequenceClassification
-from .registry import MODELS, build_collator, build_model, build_word_tokenizer
+from .registry import MODELS, build_collator, build_model, build_tokenizer, load_model_word_vectors
 from .sample import sample_dir
 from .tokenization import MODEL_MAX_LENGTH
 from .trainer import ClassBalancedLoss, MeliTrainer
@@ -159,6 +159,20 @@ def prepare_datasets(
     return {split: WordIdBatches(data) for split, data in dataset.items()}
 
 
+def set_max_seq_length(tokenizer: PreTrainedTokenizerBase, model, max_seq_length: int) -> None:
+    """Tokens kept per title, saved with the tokenizer so that prediction truncates titles as training did; no more
+    than the model has positions for."""
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None:
+        require(max_seq_length <= positions, "max_seq_length", max_seq_length, f"the model has {positions} positions")
+    tokenizer.model_max_length = max_seq_length
+
+
+def count_labels(train, num_labels: int) -> torch.Tensor:
+    """Training rows per label, which weigh the class-balanced loss."""
+    return torch.bincount(torch.as_tensor(train.with_format("numpy")["label"][:]), minlength=num_labels)
+
+
 def fit_idf(model: MeliTfidfForSequenceClassification, train: WordIdBatches, batch_size: int = 8192) -> None:
     """The TF-IDF model's document frequencies, counted over the training titles in large Arrow batches."""
     collator = WordIdCollator(pad_token_id=model.config.pad_token_id)
@@ -200,19 +214,11 @@ def run_training(
         check_same_labels(model.config, label_names, checkpoint)
         max_seq_length = data_args.max_seq_length or tokenizer.model_max_length
     else:
-        if spec.tokenizer == "word":
-            tokenizer = build_word_tokenizer(dataset, data_dir, data_args)
-        else:
-            tokenizer = load_pretrained(
-                AutoTokenizer.from_pretrained, model_args.model_name_or_path, "--model_name_or_path"
-            )
-        model = build_model(model_args, tokenizer, id2label, training_args.seed)
+        tokenizer = build_tokenizer(model_args, data_args, dataset, data_dir)
+        vectors = load_model_word_vectors(model_args, tokenizer, training_args.seed)
+        model = build_model(model_args, tokenizer, id2label, vectors)
         max_seq_length = data_args.max_seq_length or MODEL_MAX_LENGTH
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if positions is not None:
-        require(max_seq_length <= positions, "max_seq_length", max_seq_length, f"the model has {positions} positions")
-    # Saved with the tokenizer, so that prediction truncates titles as training did.
-    tokenizer.model_max_length = max_seq_length
+    set_max_seq_length(tokenizer, model, max_seq_length)
     logger.info(
         "model %s: %d parameters, vocabulary %d, device %s, %d processes",
         model_args.model,
@@ -222,13 +228,7 @@ def run_training(
         training_args.world_size,
     )
 
-    compute_loss_func = None
-    if training_args.class_balance:
-        labels = torch.as_tensor(dataset["train"].with_format("numpy")["label"][:])
-        label_counts = torch.bincount(labels, minlength=len(label_names))
-        compute_loss_func = ClassBalancedLoss(
-            label_counts, training_args.class_balance, training_args.label_smoothing_factor
-        )
+    label_counts = count_labels(dataset["train"], len(label_names))
     dataset = prepare_datasets(dataset, tokenizer, model_args.model, max_seq_length, training_args)
     if isinstance(model, MeliTfidfForSequenceClassification) and checkpoint is None:
         fit_idf(model, dataset["train"])
@@ -247,7 +247,7 @@ def run_training(
             processing_class=tokenizer,
             data_collator=build_collator(model_args.model, tokenizer),
             compute_metrics=ClassificationMetrics(),
-            compute_loss_func=compute_loss_func,
+            compute_loss_func=ClassBalancedLoss(label_counts, training_args),
             preprocess_logits_for_metrics=logits_to_label_ids,
             callbacks=callbacks,
         )

@@ -7,6 +7,8 @@ model, or fail an hour in, is refused with one line naming the flag."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,6 +258,72 @@ class MeliTrainingArguments(TrainingArguments):
             )
 
 
+@dataclass
+class HyperparameterSearchArguments:
+    """`--hp_search`: trials of `Trainer.hyperparameter_search` in place of one training run."""
+
+    _argument_group_name = "hyperparameter search arguments"
+
+    hp_search: Literal["optuna"] | None = field(
+        default=None,
+        metadata={
+            "help": "Search hyperparameters with this backend (Trainer.hyperparameter_search) instead of training "
+            "once: trials maximise validation balanced accuracy; hp_search.json and best_run.json are written to "
+            '--output_dir. Needs the hpo extra (pip install -e ".[hpo]").'
+        },
+    )
+    hp_trials: int = field(
+        default=20,
+        metadata={"help": "Trials to run (in this process: workers sharing --hp_storage run as many each)."},
+    )
+    hp_timeout: float | None = field(
+        default=None, metadata={"help": "Seconds after which no new trial starts (the running one finishes)."}
+    )
+    hp_space: str | None = field(
+        default=None,
+        metadata={"help": "YAML or JSON file of the search space, in place of --model's default (see README)."},
+    )
+    hp_pruner: Literal["median", "hyperband", "none"] = field(
+        default="median",
+        metadata={
+            "help": "Stops a trial early when its validation score at an evaluation is below the median of earlier "
+            "trials at the same step (median; after 5 trials and 2 evaluations), by successive halving "
+            "(hyperband), or never (none)."
+        },
+    )
+    hp_storage: str | None = field(
+        default=None,
+        metadata={
+            "help": "optuna storage URL (sqlite:///search.db, postgresql://host/db): the study persists there and "
+            "workers on several machines that name the same storage and study share its trials. Default: memory."
+        },
+    )
+    hp_study_name: str | None = field(
+        default=None, metadata={"help": "The study's name in --hp_storage. Default: --output_dir's folder name."}
+    )
+    hp_retrain_best: bool = field(
+        default=False,
+        metadata={
+            "help": "Once the search ends, train the best trial's arguments (best_run.json) into <output_dir>/best."
+        },
+    )
+
+    def __post_init__(self):
+        if self.hp_search is None:
+            for flag in dataclasses.fields(self):
+                if getattr(self, flag.name) != flag.default:
+                    raise MeliError(f"--{flag.name} applies to a search: add --hp_search optuna")
+            return
+        if importlib.util.find_spec(self.hp_search) is None:
+            raise MeliError(f"--hp_search {self.hp_search}: its package is not installed (pip install -e '.[hpo]')")
+        require_at_least_one(self, "hp_trials")
+        require(
+            self.hp_timeout is None or self.hp_timeout > 0, "hp_timeout", self.hp_timeout, "must be above 0 seconds"
+        )
+        if self.hp_space is not None and not Path(self.hp_space).is_file():
+            raise MeliError(f"--hp_space {self.hp_space}: file not found.")
+
+
 def model_training_defaults(model: str) -> dict:
     """The training defaults of `--model` (tuned on the real sample: bench/sweep, BENCHMARKS.md)."""
     spec = MODELS[model]
@@ -272,7 +340,7 @@ def model_training_defaults(model: str) -> dict:
 USAGE = """train.py [--model {models}] [--data_dir DIR] [--output_dir DIR] [--word_vectors FILE]
                 [--num_train_epochs N] [--learning_rate LR] [--class_balance P] [--max_seq_length N]
                 [--overwrite_output_dir] [--resume_from_checkpoint CHECKPOINT|RUN_DIR|true]
-                [--push_to_hub --hub_model_id USER/NAME] [any flag below]
+                [--push_to_hub --hub_model_id USER/NAME] [--hp_search optuna --hp_trials N] [any flag below]
        train.py ARGUMENTS.json|ARGUMENTS.yaml"""
 DESCRIPTION = (
     "Train an MLP, CNN, LSTM, TF-IDF or BETO classifier of MeLi 2019 product titles with the transformers Trainer; "
@@ -281,12 +349,17 @@ DESCRIPTION = (
 )
 
 
+TrainingArgumentGroups = tuple[
+    ModelArguments, DataTrainingArguments, MeliTrainingArguments, HyperparameterSearchArguments
+]
+
+
 def training_argument_parser(model: str = "mlp") -> HfArgumentParser:
-    """The three argument groups, with `model`'s training defaults."""
+    """The four argument groups, with `model`'s training defaults."""
     if model not in MODELS:
         raise MeliError(f"--model {model!r} is unknown; choose one of {', '.join(MODELS)}.")
     parser = HfArgumentParser(
-        (ModelArguments, DataTrainingArguments, MeliTrainingArguments),
+        (ModelArguments, DataTrainingArguments, MeliTrainingArguments, HyperparameterSearchArguments),
         usage=USAGE.format(models="{" + ",".join(MODELS) + "}"),
         description=DESCRIPTION,
     )
@@ -294,15 +367,13 @@ def training_argument_parser(model: str = "mlp") -> HfArgumentParser:
     return one_line_parser_errors(parser)
 
 
-def parse_training_arguments(
-    args: list[str] | None = None,
-) -> tuple[ModelArguments, DataTrainingArguments, MeliTrainingArguments]:
+def parse_training_arguments(args: list[str] | None = None) -> TrainingArgumentGroups:
     """Flags (`args`, or the command line) with `--model`'s defaults; a bad value is a `MeliError` naming it."""
     model, _ = _model_flag().parse_known_args(args)
     return _parsed(lambda: training_argument_parser(model.model).parse_args_into_dataclasses(args))
 
 
-def parse_training_file(path: str | Path) -> tuple[ModelArguments, DataTrainingArguments, MeliTrainingArguments]:
+def parse_training_file(path: str | Path) -> TrainingArgumentGroups:
     """The same arguments from a JSON or YAML file, with its `model`'s defaults."""
     path = Path(path)
     try:
@@ -315,6 +386,20 @@ def parse_training_file(path: str | Path) -> tuple[ModelArguments, DataTrainingA
     model = values.get("model", "mlp")
     # Inside `_parsed`: a `model` that is no name (a list, a number) is a one-line error too.
     return _parsed(lambda: training_argument_parser(model).parse_dict(model_training_defaults(model) | values))
+
+
+def run_arguments(
+    model_args: ModelArguments, data_args: DataTrainingArguments, training_args: MeliTrainingArguments
+) -> dict:
+    """The arguments of a run that differ from `--model`'s defaults, as an arguments file holds them (what
+    `parse_training_file` reads back to the same run). Hub tokens are never written out."""
+    defaults = training_argument_parser(model_args.model).parse_dict({"model": model_args.model})
+    given = {}
+    for value, default in zip((model_args, data_args, training_args), defaults):
+        fields = value.to_dict() if isinstance(value, TrainingArguments) else dataclasses.asdict(value)
+        default_fields = default.to_dict() if isinstance(default, TrainingArguments) else dataclasses.asdict(default)
+        given |= {name: v for name, v in fields.items() if v != default_fields[name] and "token" not in name}
+    return {"model": model_args.model} | given
 
 
 def _model_flag() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@
     python scripts/train.py --model lstm --data_dir ../shared/data/meli2019-es
     accelerate launch --config_file accelerate_config.yaml scripts/train.py --model cnn
     python scripts/train.py run.json        # or run.yaml: the same arguments as a file
+    python scripts/train.py --model mlp --hp_search optuna --hp_trials 20   # search; writes best_run.json
 
 Every `transformers.TrainingArguments` flag works too (`--optim`, `--weight_decay`, `--report_to mlflow`, ...).
 A bad flag, file or setting ends the run with one `error: ...` line; MELI_HF_DEBUG=1 shows the traceback.
@@ -18,6 +19,7 @@ import datasets
 import transformers
 
 from meli_hf.cli import keep_freed_memory_in_heap, user_errors
+from meli_hf.hp_search import run_hp_search
 from meli_hf.integrations import mlflow_store
 from meli_hf.training import run_training
 from meli_hf.training_args import parse_training_arguments, parse_training_file
@@ -28,9 +30,9 @@ logger = logging.getLogger("meli_hf")
 def main() -> None:
     with user_errors():
         if len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
-            model_args, data_args, training_args = parse_training_file(sys.argv[1])
+            model_args, data_args, training_args, search_args = parse_training_file(sys.argv[1])
         else:
-            model_args, data_args, training_args = parse_training_arguments()
+            model_args, data_args, training_args, search_args = parse_training_arguments()
 
         logging.basicConfig(
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -48,7 +50,10 @@ def main() -> None:
         if "mlflow" in training_args.report_to:
             os.environ.setdefault("MLFLOW_TRACKING_URI", mlflow_store(training_args.output_dir))
 
-        run_training(model_args, data_args, training_args)
+        if search_args.hp_search:
+            run_hp_search(model_args, data_args, training_args, search_args)
+        else:
+            run_training(model_args, data_args, training_args)
 
 
 if __name__ == "__main__":

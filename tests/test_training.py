@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -26,7 +27,7 @@ def train(*flags: str) -> dict:
     return run_training(
         *parse_training_arguments(
             ["--num_train_epochs", "3", "--save_total_limit", "1", "--disable_tqdm", "true", *flags]
-        )
+        )[:3]
     )
 
 
@@ -129,7 +130,7 @@ def test_half_precision_checkpoint_is_fine_tuned_in_float32(sample_dir, tiny_ber
     AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, dtype=torch.float16).save_pretrained(half)
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
     model_args = ModelArguments(model="beto", model_name_or_path=str(half))
-    model = build_model(model_args, tokenizer, {0: "A", 1: "B"}, seed=0)
+    model = build_model(model_args, tokenizer, {0: "A", 1: "B"})
     assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
 
 
@@ -178,16 +179,22 @@ def test_challenge_csv_trains_its_own_vocabulary(sample_dir, tmp_path):
 
 def test_class_balanced_loss_gives_every_class_the_same_total_weight():
     counts = torch.tensor([90, 9, 1, 0])
-    loss = ClassBalancedLoss(counts, power=1.0)
+    settings = SimpleNamespace(class_balance=1.0, label_smoothing_factor=0.0)
+    loss = ClassBalancedLoss(counts, settings)
     totals = loss.weights * counts
     torch.testing.assert_close(totals[:3], totals[:1].expand(3))
     assert totals[3] == 0 and (totals.sum() / counts.sum()).item() == pytest.approx(1.0)
-    torch.testing.assert_close(ClassBalancedLoss(counts, power=0.0).weights, torch.ones(4))
 
     logits, labels = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 0])
     per_row = loss.weights[labels] * torch.nn.functional.cross_entropy(logits, labels, reduction="none")
     torch.testing.assert_close(loss({"logits": logits}, labels, num_items_in_batch=10), per_row.sum() / 10)
     torch.testing.assert_close(loss({"logits": logits}, labels), per_row.mean())
+
+    # A search trial sets the power and the smoothing on the Trainer's arguments: the loss follows them.
+    settings.class_balance, settings.label_smoothing_factor = 0.0, 0.1
+    torch.testing.assert_close(loss.weights, torch.ones(4))
+    expected = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    torch.testing.assert_close(loss({"logits": logits}, labels), expected)
 
 
 def test_class_balance_flag_trains_with_the_weighted_loss(sample_dir, tmp_path, monkeypatch):
@@ -202,7 +209,7 @@ def test_class_balance_flag_trains_with_the_weighted_loss(sample_dir, tmp_path, 
         "--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path), "--class_balance", "1"
     )
     assert losses_seen and losses_seen[0].weights.shape == (30,) and metrics["test_balanced_accuracy"] > 0.6
-    assert losses_seen[0].label_smoothing == 0.1  # the MLP's default
+    assert losses_seen[0].args.label_smoothing_factor == 0.1  # the MLP's default
 
 
 def test_label_smoothing_defaults_per_model_and_the_flag_wins(tmp_path):
@@ -696,7 +703,7 @@ def test_per_model_defaults_are_the_parser_defaults(tmp_path):
     assert resolved_training_args("cnn", "--learning_rate", "0.01").learning_rate == 0.01
     assert "(default: 0.1)" in " ".join(training_argument_parser("tfidf").format_help().split())
     (tmp_path / "run.yaml").write_text("model: beto\nnum_train_epochs: 1\n")
-    _, _, from_file = parse_training_file(tmp_path / "run.yaml")
+    _, _, from_file, _ = parse_training_file(tmp_path / "run.yaml")
     assert (from_file.learning_rate, from_file.num_train_epochs, from_file.output_dir) == (5e-5, 1, "outputs/beto")
 
 
@@ -800,6 +807,6 @@ def test_a_new_classification_head_is_reported_in_one_line(tiny_bert_dir, capfd,
 
     model_args = ModelArguments(model="beto", model_name_or_path=str(tiny_bert_dir))
     with caplog.at_level(logging.INFO, logger="meli_hf"):
-        build_model(model_args, None, {0: "A", 1: "B"}, seed=0)
+        build_model(model_args, None, {0: "A", 1: "B"})
     assert "LOAD REPORT" not in capfd.readouterr().err
     assert "new classification head for 2 categories (classifier.bias, classifier.weight initialised)" in caplog.text
