@@ -810,3 +810,24 @@ def test_a_new_classification_head_is_reported_in_one_line(tiny_bert_dir, capfd,
         build_model(model_args, None, {0: "A", 1: "B"})
     assert "LOAD REPORT" not in capfd.readouterr().err
     assert "new classification head for 2 categories (classifier.bias, classifier.weight initialised)" in caplog.text
+
+
+def test_readme_documents_every_flag_of_its_own():
+    """Every flag meli-hf adds to train.py (transformers documents the TrainingArguments it inherits) is in README."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    from meli_hf.training_args import (
+        DataTrainingArguments,
+        HyperparameterSearchArguments,
+        MeliTrainingArguments,
+        ModelArguments,
+    )
+
+    readme = (ROOT / "README.md").read_text()
+    inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
+    groups = (ModelArguments, DataTrainingArguments, HyperparameterSearchArguments, MeliTrainingArguments)
+    flags = {f.name for group in groups for f in dataclasses.fields(group)} - inherited
+    assert "hp_retrain_best" in flags and "class_balance" in flags
+    assert [flag for flag in sorted(flags) if f"`--{flag}`" not in readme] == []
