@@ -8,7 +8,7 @@ Each meli-hf model is trained by `scripts/train.py` with its defaults (as a user
 OUTPUT_DIR/<model>, once per `--seeds` value (a seed other than the Trainer's default 42 runs into
 OUTPUT_DIR/<model>-seed<N>: the spread between seeds is the noise of a comparison); `--reuse` takes a finished run
 found there (its `all_results.json`) instead of training again; `--word_vectors FILE` initialises every run's
-word embeddings (all but `tfidf`'s) from FILE (the course's SBW vectors, or `bench/title_vectors.py`'s on the
+word embeddings (all but `tfidf`'s) from FILE (the course's SBW vectors, or `python -m meli_hf.word_vectors`'s on the
 real sample).
 The peers are trained in this process on the same splits: fastText supervised (word bigrams, 10 epochs, titles
 lowercased and split on word characters), the same with character 3-5-grams of every word (fastText's subword

@@ -9,7 +9,7 @@ titles can keep digits too (`keep_numbers`): sizes and model numbers that the TF
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -52,6 +52,13 @@ def course_tokenize(title: str) -> list[str]:
     Letters are what `str.isalpha` says (Unicode category L, as the tokenizer's `\\p{L}`), so `cm³` gives `cm`."""
     words = "".join(char if char.isalpha() else " " for char in title.lower()).split()
     return [w for w in words if len(w) >= 3 and w not in SPANISH_STOPWORDS]
+
+
+def title_words(keep_numbers: bool = False) -> Callable[[str], list[str]]:
+    """The words a word tokenizer sees in a title (its normaliser, as saved in `tokenizer.json`), for tools that
+    learn from the same words, such as the title vectors of `meli_hf.word_vectors`."""
+    normalize = _normalizer(keep_numbers).normalize_str
+    return lambda title: normalize(title).split()
 
 
 def _trie_pattern(words: Iterable[str]) -> str:

@@ -1,0 +1,95 @@
+"""`python -m meli_hf.word_vectors`: title vectors learnt from the training split alone, in the file format
+`--word_vectors` reads."""
+
+import csv
+import gzip
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from meli_hf.embeddings import load_word_vectors
+from meli_hf.errors import MeliError
+from meli_hf.word_vectors import learn_title_vectors, main
+
+pytest.importorskip("fasttext")
+
+TRAIN = ["Celular Samsung Galaxy 32gb Negro", "Funda Celular Samsung Galaxy", "Notebook Lenovo 8gb Ram"] * 20
+
+
+def write_csv_folder(folder, validation_title: str):
+    folder.mkdir()
+    for split, titles in (("train", TRAIN), ("validation", [validation_title]), ("test", [validation_title])):
+        with gzip.open(folder / f"{split}.csv.gz", "wt", encoding="utf-8", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["title", "category", "language"])
+            writer.writerows([title, "CELLPHONES", "spanish"] for title in titles)
+    return folder
+
+
+def read_vectors(path) -> dict[str, np.ndarray]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows, dim = map(int, lines[0].split())
+    vectors = {line.split()[0]: np.array(line.split()[1:], dtype=float) for line in lines[1:]}
+    assert len(vectors) == rows and all(v.shape == (dim,) for v in vectors.values())
+    return vectors
+
+
+def test_command_learns_vectors_of_the_training_words_only(tmp_path):
+    data = write_csv_folder(tmp_path / "data", "Heladera Whirlpool Inoxidable")
+    output = tmp_path / "vectors.txt"
+    result = subprocess.run(
+        [sys.executable, "-m", "meli_hf.word_vectors", "--data_dir", str(data), "--output", str(output), "--dim", "8"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "60 training titles" in result.stdout and "words x 8 dims" in result.stdout
+    vectors = read_vectors(output)
+    # The tokenizer's words: lowercased, no digits, no short words; nothing of validation or test.
+    assert set(vectors) == {"celular", "samsung", "galaxy", "negro", "funda", "notebook", "lenovo", "ram"}
+    assert all(np.isfinite(v).all() and np.abs(v).sum() > 0 for v in vectors.values())
+    # The file starts the embeddings of a run: every vocabulary word found.
+    found = load_word_vectors(output, {"[PAD]": 0, "[UNK]": 1, "celular": 2, "lenovo": 3})
+    assert found.found == 2 and found.matrix.shape == (4, 8)
+
+
+def test_keep_numbers_keeps_the_words_with_digits(tmp_path):
+    learn_title_vectors(TRAIN, tmp_path / "numbers.txt", dim=4, epochs=1, keep_numbers=True)
+    assert {"32gb", "8gb"} <= set(read_vectors(tmp_path / "numbers.txt"))
+    learn_title_vectors(TRAIN, tmp_path / "words.txt", dim=4, epochs=1)
+    assert not {"32gb", "8gb"} & set(read_vectors(tmp_path / "words.txt"))
+
+
+def test_vectors_start_from_initialised_memory_after_large_frees(tmp_path):
+    # fastText leaves 90% of its input matrix uninitialised; freed blocks full of NaN made training fail.
+    for _ in range(5):
+        garbage = np.full(4_000_000, np.nan)
+        del garbage
+        learn_title_vectors(TRAIN * 5, tmp_path / "vectors.txt", dim=300, epochs=1, min_count=1)
+        assert all(np.isfinite(v).all() for v in read_vectors(tmp_path / "vectors.txt").values())
+
+
+def test_a_failed_run_leaves_an_earlier_file_as_it_was(tmp_path):
+    output = tmp_path / "vectors.txt"
+    output.write_text("precious")
+    with pytest.raises(MeliError, match="no word of the titles is seen 1000 times or more: lower --min_count"):
+        learn_title_vectors(TRAIN, output, dim=4, min_count=1000)
+    assert output.read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--dim", "0"], "error: --dim 0: must be at least 1"),
+        (["--min_count", "-1"], "error: --min_count -1: must be at least 1"),
+        (["--data_dir", "missing"], "error: --data_dir missing: folder not found"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(flags, message, tmp_path, capsys):
+    data = write_csv_folder(tmp_path / "data", "Heladera")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data_dir", str(data), "--output", str(tmp_path / "v.txt"), *flags])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == message
