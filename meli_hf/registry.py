@@ -194,7 +194,10 @@ def build_word_tokenizer(dataset: DatasetDict, data_dir: Path, data_args: DataTr
 
 def architecture_fields(model: str) -> set[str]:
     """The `ModelArguments` fields that shape `--model` (none for a pretrained transformer: its config does)."""
-    return {f.name for f in dataclasses.fields(MODELS[model].config_class)} & ARCHITECTURE_FIELDS
+    config_class = MODELS[model].config_class
+    if not dataclasses.is_dataclass(config_class):  # AutoConfig: the checkpoint's config decides
+        return set()
+    return {f.name for f in dataclasses.fields(config_class)} & ARCHITECTURE_FIELDS
 
 
 def build_tokenizer(model_args: ModelArguments, data_args: DataTrainingArguments, dataset: DatasetDict, data_dir):

@@ -393,13 +393,14 @@ def run_arguments(
 ) -> dict:
     """The arguments of a run that differ from `--model`'s defaults, as an arguments file holds them (what
     `parse_training_file` reads back to the same run). Hub tokens are never written out."""
-    defaults = training_argument_parser(model_args.model).parse_dict({"model": model_args.model})
+    model = model_args.model
+    defaults = training_argument_parser(model).parse_dict(model_training_defaults(model) | {"model": model})
     given = {}
     for value, default in zip((model_args, data_args, training_args), defaults):
         fields = value.to_dict() if isinstance(value, TrainingArguments) else dataclasses.asdict(value)
         default_fields = default.to_dict() if isinstance(default, TrainingArguments) else dataclasses.asdict(default)
         given |= {name: v for name, v in fields.items() if v != default_fields[name] and "token" not in name}
-    return {"model": model_args.model} | given
+    return {"model": model} | given
 
 
 def _model_flag() -> argparse.ArgumentParser:

@@ -212,3 +212,56 @@ def test_an_hp_space_file_in_yaml_replaces_the_default_space(sample_dir, tmp_pat
     summary = search(sample_dir, tmp_path / "run", "--hp_trials", "1", "--hp_space", str(space))
     assert set(summary["trials"][0]["arguments"]) == {"learning_rate", "num_train_epochs"}
     assert summary["space"]["num_train_epochs"] == {"choices": [1]}
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "lstm", "tfidf", "beto"])
+def test_every_default_space_holds_only_values_its_model_accepts(model, tiny_bert_dir):
+    from meli_hf.hp_search import check_search_space
+    from meli_hf.registry import MODELS
+
+    model_args, _, training_args, _ = parse_training_arguments(
+        ["--model", model, "--model_name_or_path", str(tiny_bert_dir)]
+    )
+    check_search_space(MODELS[model].search_space, f"the default space of {model}", model_args, training_args)
+
+
+def test_tfidf_and_beto_trials_fit_their_models_and_take_float_arguments(
+    sample_dir, tiny_bert_dir, tmp_path, monkeypatch
+):
+    warmups = []
+    monkeypatch.setattr(
+        TrialObjective, "on_train_begin", lambda self, args, *a, **k: warmups.append(args.warmup_steps)
+    )
+    space = {"num_train_epochs": {"choices": [1]}, "warmup_steps": {"low": 0.05, "high": 0.2}}
+    beto = ["--model_name_or_path", str(tiny_bert_dir), "--hp_space", str(write_space(tmp_path, space, "beto.json"))]
+    summary = run_hp_search(
+        *parse_training_arguments(
+            ["--model", "beto", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path / "beto")]
+            + ["--disable_tqdm", "true", "--hp_search", "optuna", "--hp_trials", "2", *beto]
+        )
+    )
+    # warmup_steps is 0 (an int) by default: the Trainer casts a drawn ratio to the old value's type.
+    assert warmups == [trial["arguments"]["warmup_steps"] for trial in summary["trials"]]
+    assert all(0.05 <= warmup <= 0.2 for warmup in warmups)
+
+    tfidf_space = write_space(tmp_path, {"learning_rate": {"low": 0.05, "high": 0.2}}, "tfidf.json")
+    summary = run_hp_search(
+        *parse_training_arguments(
+            ["--model", "tfidf", "--data_dir", str(sample_dir), "--output_dir", str(tmp_path / "tfidf")]
+            + ["--num_train_epochs", "1", "--disable_tqdm", "true", "--hp_search", "optuna", "--hp_trials", "1"]
+            + ["--hp_space", str(tfidf_space)]
+        )
+    )
+    assert summary["best_score"] > 0.5  # document frequencies fitted for the trial's model: far above chance
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_run_arguments_are_the_flags_given_beyond_the_models_defaults(model, tmp_path):
+    from meli_hf.training_args import run_arguments
+
+    flags = ["--model", model, "--learning_rate", "5e-4", "--output_dir", str(tmp_path), "--hub_token", "secret"]
+    arguments = run_arguments(*parse_training_arguments(flags)[:3])
+    assert arguments == {"model": model, "learning_rate": 5e-4, "output_dir": str(tmp_path)}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(arguments))
+    assert parse_training_file(path)[2].learning_rate == 5e-4
