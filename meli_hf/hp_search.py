@@ -256,7 +256,27 @@ def trial_record(trial, space: dict) -> dict:
     }
 
 
-def best_run_arguments(given: dict, best: dict, output_dir: str) -> dict:
+def search_summary(study, space: dict, objective: TrialObjective, model: str, seconds: float) -> dict:
+    """What `hp_search.json` holds: the space and objective, and every trial of the study (all workers')."""
+    from optuna.trial import TrialState
+
+    best = study.best_trial if any(trial.state == TrialState.COMPLETE for trial in study.trials) else None
+    return {
+        "model": model,
+        "objective": objective.metric,
+        "direction": study.direction.name.lower(),
+        "scored": "best evaluation of a trial" if objective.keep_best else "last evaluation of a trial",
+        "study_name": study.study_name,
+        "space": space,
+        "seconds": seconds,
+        "best_trial": best.number if best else None,
+        "best_score": best.value if best else None,
+        "best_arguments": decoded(best.params, space) if best else None,
+        "trials": [trial_record(trial, space) for trial in study.trials],
+    }
+
+
+def best_run_arguments(given: dict, best: dict, output_dir: str | Path) -> dict:
     """The best trial's run as an arguments file: the arguments the search was given, the trial's, and an output
     folder inside the search's; paths absolute, so that the file trains the same run from any folder."""
     arguments = given | best
@@ -354,51 +374,49 @@ def run_hp_search(
     previous_run = set_aside_previous_run(training_args.output_dir) if replaces_earlier_run else None
     study_name = search_args.hp_study_name or Path(training_args.output_dir).resolve().name
     started = time.monotonic()
-    trainer.hyperparameter_search(
-        hp_space=hp_space,
-        compute_objective=objective,
-        n_trials=search_args.hp_trials,
-        direction="maximize" if objective.better is max else "minimize",
-        backend="optuna",
-        timeout=search_args.hp_timeout,
-        storage=storage,
-        study_name=study_name,
-        load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=training_args.seed),
-        pruner=build_pruner(search_args.hp_pruner, evaluation_interval(trial_args, train_rows)),
-    )
+    try:
+        trainer.hyperparameter_search(
+            hp_space=hp_space,
+            compute_objective=objective,
+            n_trials=search_args.hp_trials,
+            direction="maximize" if objective.better is max else "minimize",
+            backend="optuna",
+            timeout=search_args.hp_timeout,
+            storage=storage,
+            study_name=study_name,
+            load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=training_args.seed),
+            pruner=build_pruner(search_args.hp_pruner, evaluation_interval(trial_args, train_rows)),
+        )
+    except ValueError:
+        # The Trainer asks the study for its best trial, which fails when every trial was pruned: that is reported
+        # below with the trials' record; any other error is the error.
+        trials = optuna.load_study(study_name=study_name, storage=storage).trials
+        if not trials or any(trial.state != optuna.trial.TrialState.PRUNED for trial in trials):
+            raise
     study = optuna.load_study(study_name=study_name, storage=storage)
-    trials = [trial_record(trial, space) for trial in study.trials]
-    best = study.best_trial
-    summary = {
-        "model": model_args.model,
-        "objective": objective.metric,
-        "direction": study.direction.name.lower(),
-        "scored": "best evaluation of a trial" if objective.keep_best else "last evaluation of a trial",
-        "study_name": study_name,
-        "space": space,
-        "seconds": round(time.monotonic() - started, 1),
-        "best_trial": best.number,
-        "best_score": best.value,
-        "best_arguments": decoded(best.params, space),
-        "trials": trials,
-    }
+    summary = search_summary(study, space, objective, model_args.model, round(time.monotonic() - started, 1))
     output_dir = Path(training_args.output_dir)
     with atomic_output(output_dir / SEARCH_FILE) as stream:
         json.dump(summary, stream, indent=2)
+    if summary["best_trial"] is None:
+        raise MeliError(
+            f"no trial of the search completed ({len(summary['trials'])} pruned; {output_dir / SEARCH_FILE} "
+            "lists them): run more trials, or prune less (--hp_pruner none)"
+        )
     with atomic_output(output_dir / BEST_RUN_FILE) as stream:
-        json.dump(best_run_arguments(given, decoded(best.params, space), training_args.output_dir), stream, indent=2)
+        json.dump(best_run_arguments(given, summary["best_arguments"], output_dir), stream, indent=2)
     remove_previous_run(previous_run)
-    states = [trial["state"] for trial in trials]
+    states = [trial["state"] for trial in summary["trials"]]
     logger.info(
         "search: %d trials (%d complete, %d pruned) in %.0f s; best trial %d: %s %.4f with %s",
-        len(trials),
+        len(states),
         states.count("complete"),
         states.count("pruned"),
         summary["seconds"],
-        best.number,
+        summary["best_trial"],
         objective.metric,
-        best.value,
+        summary["best_score"],
         summary["best_arguments"],
     )
     if search_args.hp_retrain_best:

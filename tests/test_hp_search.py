@@ -265,3 +265,19 @@ def test_run_arguments_are_the_flags_given_beyond_the_models_defaults(model, tmp
     path = tmp_path / "run.json"
     path.write_text(json.dumps(arguments))
     assert parse_training_file(path)[2].learning_rate == 5e-4
+
+
+def test_a_search_whose_trials_are_all_pruned_says_so_and_keeps_their_record(sample_dir, tmp_path, monkeypatch):
+    import optuna
+
+    class PruneEverything(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    monkeypatch.setattr(hp_search, "build_pruner", lambda name, steps: PruneEverything())
+    space = write_space(tmp_path, QUICK_SPACE)
+    with pytest.raises(MeliError, match=r"no trial of the search completed \(2 pruned;"):
+        search(sample_dir, tmp_path / "run", "--hp_trials", "2", "--hp_space", str(space))
+    written = json.loads((tmp_path / "run" / "hp_search.json").read_text())
+    assert [trial["state"] for trial in written["trials"]] == ["pruned", "pruned"]
+    assert written["best_trial"] is None and not (tmp_path / "run" / "best_run.json").exists()
