@@ -20,13 +20,12 @@ import math
 import time
 from pathlib import Path
 
-import yaml
 from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainerCallback, TrainingArguments, enable_full_determinism, set_seed
 
 from .checkpoints import BEST_RUN_FILE, SEARCH_FILE, check_output_dir, remove_previous_run, set_aside_previous_run
 from .errors import MeliError
-from .io import atomic_output
+from .io import atomic_output, read_json_or_yaml
 from .metrics import ClassificationMetrics, logits_to_label_ids
 from .modeling_meli import MeliTfidfForSequenceClassification
 from .registry import (
@@ -65,12 +64,7 @@ RANGE_KEYS = {"low", "high", "log", "step"}
 
 def load_search_space(path: str | Path) -> dict:
     """An `--hp_space` file: a mapping of argument names to `{low, high[, log][, step]}` or `{choices: [...]}`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        space = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as err:
-        raise MeliError(f"--hp_space {path}: cannot be read ({str(err).splitlines()[0]})") from None
+    space = read_json_or_yaml(path, f"--hp_space {path}")
     if not isinstance(space, dict) or not space:
         raise MeliError(f"--hp_space {path}: expected a mapping of argument names to ranges or choices")
     return space

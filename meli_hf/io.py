@@ -11,12 +11,15 @@ import bz2
 import contextlib
 import csv
 import gzip
+import json
 import os
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
+
+import yaml
 
 from .errors import MeliDataError, MeliError
 
@@ -175,3 +178,13 @@ def atomic_output(path: str | Path) -> Iterator[IO[str]]:
             raise MeliError(f"{Path(path).parent}: cannot write the output there ({err.strerror})") from None
         with stream:
             yield stream
+
+
+def read_json_or_yaml(path: str | Path, label: str):
+    """The content of a JSON (`.json`) or YAML file; `label` names it in the one-line error of an unreadable one."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise MeliError(f"{label}: cannot be read ({str(err).strip().splitlines()[0]})") from None

@@ -9,17 +9,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
-import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from .cli import one_line_parser_errors
 from .errors import MeliError
+from .io import read_json_or_yaml
 from .registry import BETO, MODELS, has_word_embeddings
 from .tokenization import MAX_VOCABULARY_WORDS, MIN_WORD_FREQUENCY, MODEL_MAX_LENGTH
 
@@ -375,12 +374,7 @@ def parse_training_arguments(args: list[str] | None = None) -> TrainingArgumentG
 
 def parse_training_file(path: str | Path) -> TrainingArgumentGroups:
     """The same arguments from a JSON or YAML file, with its `model`'s defaults."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as err:
-        raise MeliError(f"{path}: cannot be read as arguments ({str(err).splitlines()[0]})") from None
+    values = read_json_or_yaml(path, f"{path} (arguments)")
     if not isinstance(values, dict):
         raise MeliError(f"{path}: expected a mapping of argument names to values")
     model = values.get("model", "mlp")
