@@ -194,7 +194,8 @@ class TrialObjective(TrainerCallback):
 
 
 def build_pruner(name: str, evaluation_steps: int):
-    """optuna's pruner for `--hp_pruner`; no trial is stopped before its second evaluation."""
+    """optuna's pruner for `--hp_pruner`: `evaluation_steps` apart, trials report their score; the median pruner
+    may stop one from its first evaluation on, once 5 trials completed."""
     import optuna
 
     if name == "median":

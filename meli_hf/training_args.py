@@ -286,7 +286,7 @@ class HyperparameterSearchArguments:
         default="median",
         metadata={
             "help": "Stops a trial early when its validation score at an evaluation is below the median of earlier "
-            "trials at the same step (median; after 5 trials and 2 evaluations), by successive halving "
+            "trials at the same step (median; from the 6th trial, at any evaluation), by successive halving "
             "(hyperband), or never (none)."
         },
     )
