@@ -68,7 +68,11 @@ def course_line(title: str) -> str:
     return " ".join(course_tokenize(title))
 
 
-def run_fasttext(data: dict, to_line: Callable[[str], str] = fasttext_line, character_ngrams: bool = False) -> dict:
+def run_fasttext(
+    data: dict, to_line: Callable[[str], str] = fasttext_line, character_ngrams: bool = False, **settings
+) -> dict:
+    """fastText supervised (word bigrams, 10 epochs) on `data`'s training titles; `settings` are more of
+    `train_supervised`'s (`lr`, `dim`), scored on validation and test."""
     import fasttext
 
     with tempfile.TemporaryDirectory() as work:
@@ -79,7 +83,7 @@ def run_fasttext(data: dict, to_line: Callable[[str], str] = fasttext_line, char
         )
         start = time.perf_counter()
         subwords = {"minn": 3, "maxn": 5} if character_ngrams else {}
-        model = fasttext.train_supervised(str(train_file), epoch=10, wordNgrams=2, verbose=0, **subwords)
+        model = fasttext.train_supervised(str(train_file), epoch=10, wordNgrams=2, verbose=0, **subwords, **settings)
         seconds = time.perf_counter() - start
     result = {"train_seconds": seconds}
     for split in SPLITS:

@@ -108,10 +108,15 @@ def remove_previous_run(previous: Path | None) -> None:
         logger.info("deleted the earlier run %s, replaced by this one", previous)
 
 
+def asks_resume(value: str | None) -> bool:
+    """Whether a `--resume_from_checkpoint` value asks for a resume (`false` or nothing does not)."""
+    return value is not None and value.lower() != "false"
+
+
 def resolve_resume_checkpoint(value: str | None, output_dir: str | Path) -> Path | None:
     """The checkpoint `--resume_from_checkpoint` names: `true` is the last one of `--output_dir`, a run folder its
     last one, a checkpoint folder itself; `false` or nothing: no resume. `check_checkpoint` tells if it is whole."""
-    if value is None or value.lower() == "false":
+    if not asks_resume(value):
         return None
     folder = Path(output_dir) if value.lower() == "true" else Path(value)
     if not folder.is_dir():

@@ -23,22 +23,27 @@ from pathlib import Path
 from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainerCallback, TrainingArguments, enable_full_determinism, set_seed
 
-from .checkpoints import BEST_RUN_FILE, SEARCH_FILE, check_output_dir, remove_previous_run, set_aside_previous_run
+from .checkpoints import (
+    BEST_RUN_FILE,
+    SEARCH_FILE,
+    asks_resume,
+    check_output_dir,
+    remove_previous_run,
+    set_aside_previous_run,
+)
 from .errors import MeliError
 from .io import atomic_output, read_json_or_yaml
-from .metrics import ClassificationMetrics, logits_to_label_ids
 from .modeling_meli import MeliTfidfForSequenceClassification
 from .registry import (
     MODELS,
     architecture_fields,
-    build_collator,
     build_model,
     build_tokenizer,
     load_model_word_vectors,
 )
 from .tokenization import MODEL_MAX_LENGTH
-from .trainer import ClassBalancedLoss, MeliTrainer
 from .training import (
+    build_trainer,
     count_labels,
     fit_idf,
     load_data,
@@ -217,7 +222,7 @@ def evaluation_interval(training_args: TrainingArguments, train_rows: int) -> in
 
 def check_search_settings(training_args: MeliTrainingArguments, data_args: DataTrainingArguments) -> None:
     """Settings of a single run that a search cannot honour are refused, not ignored."""
-    if training_args.resume_from_checkpoint not in (None, "false", "False"):
+    if asks_resume(training_args.resume_from_checkpoint):
         raise MeliError("--resume_from_checkpoint: a search trains every trial from the start; drop the flag")
     if data_args.early_stopping_patience:
         raise MeliError("--early_stopping_patience: a search stops weak trials with --hp_pruner; drop the flag")
@@ -353,17 +358,8 @@ def run_hp_search(
         training_args.greater_is_better is not False,
         keep_best=training_args.load_best_model_at_end,
     )
-    trainer = MeliTrainer(
-        model_init=model_init,
-        args=trial_args,
-        train_dataset=inputs["train"],
-        eval_dataset=inputs["validation"],
-        processing_class=tokenizer,
-        data_collator=build_collator(model_args.model, tokenizer),
-        compute_metrics=ClassificationMetrics(),
-        compute_loss_func=ClassBalancedLoss(label_counts, trial_args),
-        preprocess_logits_for_metrics=logits_to_label_ids,
-        callbacks=[objective],
+    trainer = build_trainer(
+        trial_args, inputs, tokenizer, model_args.model, label_counts, [objective], model_init=model_init
     )
 
     previous_run = set_aside_previous_run(training_args.output_dir) if replaces_earlier_run else None

@@ -173,6 +173,33 @@ def count_labels(train, num_labels: int) -> torch.Tensor:
     return torch.bincount(torch.as_tensor(train.with_format("numpy")["label"][:]), minlength=num_labels)
 
 
+def build_trainer(
+    training_args: TrainingArguments,
+    inputs: dict,
+    tokenizer: PreTrainedTokenizerBase,
+    model_name: str,
+    label_counts: torch.Tensor,
+    callbacks: list,
+    model=None,
+    model_init=None,
+) -> MeliTrainer:
+    """The Trainer of a run (`model`) and of a search's trials (`model_init`): the same inputs, collator, metrics and
+    class-balanced loss, which reads its settings from `training_args`."""
+    return MeliTrainer(
+        model=model,
+        model_init=model_init,
+        args=training_args,
+        train_dataset=inputs["train"],
+        eval_dataset=inputs.get("validation"),
+        processing_class=tokenizer,
+        data_collator=build_collator(model_name, tokenizer),
+        compute_metrics=ClassificationMetrics(),
+        compute_loss_func=ClassBalancedLoss(label_counts, training_args),
+        preprocess_logits_for_metrics=logits_to_label_ids,
+        callbacks=callbacks,
+    )
+
+
 def fit_idf(model: MeliTfidfForSequenceClassification, train: WordIdBatches, batch_size: int = 8192) -> None:
     """The TF-IDF model's document frequencies, counted over the training titles in large Arrow batches."""
     collator = WordIdCollator(pad_token_id=model.config.pad_token_id)
@@ -239,17 +266,8 @@ def run_training(
     training_args.push_to_hub = push_to_hub and training_args.hub_strategy != "end"
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []
     with hub_errors(training_args, "creating the repository"):
-        trainer = MeliTrainer(
-            model=model,
-            args=training_args,
-            train_dataset=dataset["train"],
-            eval_dataset=dataset.get("validation"),
-            processing_class=tokenizer,
-            data_collator=build_collator(model_args.model, tokenizer),
-            compute_metrics=ClassificationMetrics(),
-            compute_loss_func=ClassBalancedLoss(label_counts, training_args),
-            preprocess_logits_for_metrics=logits_to_label_ids,
-            callbacks=callbacks,
+        trainer = build_trainer(
+            training_args, dataset, tokenizer, model_args.model, label_counts, callbacks, model=model
         )
 
     previous_run = None
