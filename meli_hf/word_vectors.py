@@ -26,8 +26,9 @@ import numpy as np
 from .cli import one_line_parser_errors, user_errors
 from .data import find_source_files, load_meli
 from .errors import MeliError
-from .io import atomic_output
+from .io import atomic_output, is_same_file
 from .tokenization import title_words
+from .training_args import require_at_least_one
 
 
 def learn_title_vectors(
@@ -114,13 +115,17 @@ def main(args: list[str] | None = None) -> None:
     )
     with user_errors():
         flags = parser.parse_args(args)
-        for name in ("dim", "epochs", "min_count", "threads"):
-            if getattr(flags, name) < 1:
-                raise MeliError(f"--{name} {getattr(flags, name)}: must be at least 1")
+        require_at_least_one(flags, "dim", "epochs", "min_count", "threads")
         if not Path(flags.data_dir).is_dir():
             raise MeliError(f"--data_dir {flags.data_dir}: folder not found")
         started = time.perf_counter()
-        train_file = find_source_files(flags.data_dir, flags.language)["train"].path  # validation and test unread
+        sources = find_source_files(flags.data_dir, flags.language)
+        for split, source in sources.items():
+            if is_same_file(source.path, flags.output):
+                raise MeliError(
+                    f"--output {flags.output} is the {split} file of --data_dir; write the vectors to another file"
+                )
+        train_file = sources["train"].path  # validation and test unread
         titles = load_meli({"train": train_file})["train"]["title"]
         words = learn_title_vectors(
             titles,

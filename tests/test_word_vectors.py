@@ -93,3 +93,14 @@ def test_bad_flags_are_one_line_errors(flags, message, tmp_path, capsys):
         main(["--data_dir", str(data), "--output", str(tmp_path / "v.txt"), *flags])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_a_data_file_is_never_the_output(tmp_path, capsys):
+    data = write_csv_folder(tmp_path / "data", "Heladera")
+    before = (data / "validation.csv.gz").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data_dir", str(data), "--output", str(data / "validation.csv.gz"), "--dim", "4"])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("error: --output ") and "is the validation file of --data_dir" in message
+    assert (data / "validation.csv.gz").read_bytes() == before
