@@ -319,6 +319,8 @@ class HyperparameterSearchArguments:
         require(
             self.hp_timeout is None or self.hp_timeout > 0, "hp_timeout", self.hp_timeout, "must be above 0 seconds"
         )
+        if self.hp_study_name is not None and not self.hp_study_name.strip():
+            raise MeliError("--hp_study_name: give a name (or leave the flag out: --output_dir's folder name)")
         if self.hp_space is not None and not Path(self.hp_space).is_file():
             raise MeliError(f"--hp_space {self.hp_space}: file not found.")
 

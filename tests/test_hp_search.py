@@ -189,6 +189,8 @@ def test_a_bad_search_space_is_refused_before_any_work(space, message, sample_di
         (["--hp_storage", "nosuchdb://x"], "--hp_storage nosuchdb://x: cannot be opened"),
         (["--hp_trials", "0"], "--hp_trials 0: must be at least 1"),
         (["--hp_space", "missing.yaml"], "--hp_space missing.yaml: file not found"),
+        (["--hp_study_name", " "], "--hp_study_name: give a name"),
+        (["--hp_timeout", "nan"], "--hp_timeout nan: must be above 0 seconds"),
     ],
 )
 def test_search_settings_that_cannot_be_honoured_are_refused(flags, message, sample_dir, tmp_path):
