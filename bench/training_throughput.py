@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Training throughput: samples per second of `Trainer` against a plain PyTorch loop, same model, same batches,
-same optimizer, in one process; then the Trainer with `dataloader_num_workers`, `group_by_length`
-(`--train_sampling_strategy group_by_length` in transformers 5) and `torch_compile` changed one at a time.
+same optimizer, in one process; then the Trainer with sparse embedding gradients (`--sparse_embeddings`, the
+default of the baselines), `dataloader_num_workers`, `group_by_length` (`--train_sampling_strategy
+group_by_length` in transformers 5) and `torch_compile` changed one at a time.
 
     python bench/training_throughput.py --data_dir ../shared/data/meli2019-es --models mlp lstm --steps 300
 
 Both loops start from the same initial weights, draw shuffled batches of the real training split through the
 project's `WordIdBatches` + `WordIdCollator`, and run fused AdamW with a linear schedule and gradient clipping at
-1.0 (the Trainer's defaults). The first `--warmup` steps of every run are not timed. On a shared CPU the speed
+1.0 (the Trainer's defaults); the Trainer rows are `MeliTrainer`, with dense embedding gradients unless a row says
+sparse. The first `--warmup` steps of every run are not timed. On a shared CPU the speed
 drifts between runs: `--repeats N` runs every loop N times, taking turns, and reports the median and the range.
 """
 
@@ -19,10 +21,11 @@ import time
 from functools import partial
 
 import torch
-from transformers import Trainer, TrainerCallback, get_linear_schedule_with_warmup
+from transformers import TrainerCallback, get_linear_schedule_with_warmup
 
 from meli_hf.cli import keep_freed_memory_in_heap
 from meli_hf.registry import build_collator, build_model, build_word_tokenizer
+from meli_hf.trainer import MeliTrainer
 from meli_hf.training import load_data, prepare_datasets
 from meli_hf.training_args import DataTrainingArguments, MeliTrainingArguments, ModelArguments, model_training_defaults
 
@@ -69,7 +72,7 @@ def plain_loop(model, dataset, collator, args, steps: int, warmup: int) -> float
 
 def trainer_loop(model, dataset, collator, args, steps: int, warmup: int) -> float:
     clock = StepClock(warmup)
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=[clock])
+    trainer = MeliTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=[clock])
     trainer.train()
     return (steps - warmup) * args.per_device_train_batch_size / (clock.end - clock.start)
 
@@ -112,7 +115,7 @@ def main() -> None:
 
     def training_args(model: str, **overrides) -> MeliTrainingArguments:
         # Shuffled batches as in the plain loop, also for the LSTM, whose training default groups them by length.
-        overrides = {"train_sampling_strategy": "random"} | overrides
+        overrides = {"train_sampling_strategy": "random", "sparse_embeddings": False} | overrides
         return MeliTrainingArguments(
             **model_training_defaults(model)
             | dict(
@@ -137,7 +140,7 @@ def main() -> None:
         initial = build_model(model_args, tokenizer, id2label)
         train = prepare_datasets(dataset, tokenizer, model_name, 64, training_args(model_name))["train"]
         collator = build_collator(model_name, tokenizer)
-        variants = {"Trainer": {}}
+        variants = {"Trainer": {}, "Trainer, sparse embeddings": {"sparse_embeddings": True}}
         if args.variants:
             variants |= {
                 "Trainer, dataloader_num_workers=1": {"dataloader_num_workers": 1},

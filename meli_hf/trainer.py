@@ -3,13 +3,27 @@ folders or the Hub."""
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.training_args import ParallelMode
 
 from .collator import WordIdBatches
+from .errors import MeliError
 from .model_card import write_model_card
+from .optimization import (
+    LazyAdamW,
+    clip_gradient_norm_,
+    embedding_tables,
+    gradient_norm,
+    optimizer_obstacle,
+    set_sparse_gradients,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class ClassBalancedLoss:
@@ -50,12 +64,65 @@ class ClassBalancedLoss:
         return losses.mean() if num_items_in_batch is None else losses.sum() / num_items_in_batch
 
 
+def sparse_gradient_obstacle(args) -> str | None:
+    """Why this run cannot train embedding tables with sparse gradients, if it cannot."""
+    if (obstacle := optimizer_obstacle(args.optim)) is not None:
+        return obstacle
+    if args.deepspeed or args.fsdp:
+        return "DeepSpeed and FSDP shard dense parameters only"
+    if args.parallel_mode == ParallelMode.DISTRIBUTED and torch.distributed.get_backend() != "gloo":
+        return f"the {torch.distributed.get_backend()} backend cannot sum sparse gradients across processes (gloo can)"
+    return None
+
+
 class MeliTrainer(Trainer):
-    """The `Trainer`, writing meli-hf's model card wherever it would write its own (also before a Hub push)."""
+    """The `Trainer`, writing meli-hf's model card wherever it would write its own (also before a Hub push), and
+    training the baselines' embedding tables with sparse gradients (`--sparse_embeddings`, meli_hf.optimization)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.model_card_details: dict = {}
+        self.sparse_gradients = False
+
+    def uses_sparse_gradients(self, model) -> bool:
+        """`--sparse_embeddings`: by default on wherever the model has embedding tables and the run can update them
+        sparsely; where it cannot, an explicit `true` is refused and the default trains dense, saying why."""
+        requested = self.args.sparse_embeddings
+        if requested is False:
+            return False
+        if not embedding_tables(model):
+            if requested:
+                raise MeliError(f"--sparse_embeddings: {type(model).__name__} has no embedding tables it applies to")
+            return False
+        obstacle = sparse_gradient_obstacle(self.args)
+        if obstacle is not None:
+            if requested:
+                raise MeliError(f"--sparse_embeddings: {obstacle}")
+            logger.info("dense embedding gradients: %s", obstacle)
+        return obstacle is None
+
+    def create_optimizer(self, model=None):
+        model = self.model if model is None else model
+        if self.optimizer is None:
+            # Before the model is wrapped for DDP, which reads which parameters get sparse gradients.
+            self.sparse_gradients = self.uses_sparse_gradients(model)
+            set_sparse_gradients(model, self.sparse_gradients)
+            _, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+            self.optimizer_cls_and_kwargs = (LazyAdamW, optimizer_kwargs) if self.sparse_gradients else None
+        return super().create_optimizer(model)
+
+    def _clip_grad_norm(self, model):
+        # `clip_grad_norm_` cannot read sparse gradients.
+        if not self.sparse_gradients:
+            return super()._clip_grad_norm(model)
+        self.accelerator.unscale_gradients()
+        return clip_gradient_norm_(model.parameters(), self.args.max_grad_norm)
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        if grad_norm is None and self.sparse_gradients:
+            self.accelerator.unscale_gradients()
+            grad_norm = gradient_norm(model.parameters())
+        return super()._get_grad_norm(model, grad_norm)
 
     def _get_train_sampler(self, train_dataset=None):
         train_dataset = self.train_dataset if train_dataset is None else train_dataset

@@ -19,6 +19,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from .cli import one_line_parser_errors
 from .errors import MeliError
 from .io import read_json_or_yaml
+from .optimization import optimizer_obstacle
 from .registry import BETO, MODELS, has_word_embeddings
 from .tokenization import MAX_VOCABULARY_WORDS, MIN_WORD_FREQUENCY, MODEL_MAX_LENGTH
 
@@ -209,6 +210,15 @@ class MeliTrainingArguments(TrainingArguments):
             "1 every class the same total weight (what balanced accuracy scores), 0.5 in between."
         },
     )
+    sparse_embeddings: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Sparse gradients for the embedding tables of mlp, cnn, lstm (word and bigram vectors) and tfidf "
+            "(its weights): each step updates only the rows its batch holds, with AdamW's update (lazy Adam). "
+            "Default: on for those models where the run allows it (--optim adamw_torch or adamw_torch_fused, one "
+            "process or the gloo backend), else dense; off for beto."
+        },
+    )
 
     def __post_init__(self):
         self.check_values()
@@ -229,6 +239,8 @@ class MeliTrainingArguments(TrainingArguments):
         smoothing = self.label_smoothing_factor
         require(0 <= smoothing < 1, "label_smoothing_factor", smoothing, "must be in [0, 1)")
         require(self.class_balance >= 0, "class_balance", self.class_balance, "must be 0 (off) or above")
+        if self.sparse_embeddings and (obstacle := optimizer_obstacle(self.optim)) is not None:
+            raise MeliError(f"--sparse_embeddings: {obstacle}")
         for name in ("weight_decay", "warmup_steps", "max_grad_norm", "adam_epsilon", "dataloader_num_workers"):
             require(getattr(self, name) >= 0, name, getattr(self, name), "must be 0 or above")
         for name in ("adam_beta1", "adam_beta2"):
