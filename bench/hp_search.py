@@ -50,7 +50,7 @@ def run_fasttext_anchor(data_dir: str, max_train_samples: int) -> dict:
     dataset = load_meli(data_dir, max_rows={"train": max_train_samples})
     names = dataset["train"].features["label"].names
     data = {split: (list(d["title"]), [names[label] for label in d["label"]]) for split, d in dataset.items()}
-    result = run_fasttext(data, lr=0.5, dim=100)
+    result = run_fasttext(data, dim=100)
     return {"seconds": result["train_seconds"]} | {split: result[split]["balanced_accuracy"] for split in SPLITS}
 
 

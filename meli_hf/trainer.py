@@ -7,7 +7,7 @@ import logging
 
 import torch
 from torch import nn
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.training_args import ParallelMode
 
@@ -75,6 +75,20 @@ def sparse_gradient_obstacle(args) -> str | None:
     return None
 
 
+class CatchUpSparseRows(TrainerCallback):
+    """Before every evaluation and save, and after the last step, `LazyAdamW` brings the rows that batches skipped
+    up to date, so that the model evaluated and saved is the one dense AdamW would have trained."""
+
+    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+        optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper holds the optimizer
+        if isinstance(optimizer, LazyAdamW) and (
+            control.should_evaluate or control.should_save or control.should_training_stop
+        ):
+            optimizer.catch_up()
+
+    on_epoch_end = on_step_end
+
+
 class MeliTrainer(Trainer):
     """The `Trainer`, writing meli-hf's model card wherever it would write its own (also before a Hub push), and
     training the baselines' embedding tables with sparse gradients (`--sparse_embeddings`, meli_hf.optimization)."""
@@ -83,6 +97,7 @@ class MeliTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.model_card_details: dict = {}
         self.sparse_gradients = False
+        self.add_callback(CatchUpSparseRows)
 
     def uses_sparse_gradients(self, model) -> bool:
         """`--sparse_embeddings`: by default on wherever the model has embedding tables and the run can update them
@@ -99,7 +114,10 @@ class MeliTrainer(Trainer):
             if requested:
                 raise MeliError(f"--sparse_embeddings: {obstacle}")
             logger.info("dense embedding gradients: %s", obstacle)
-        return obstacle is None
+            return False
+        tables = len(embedding_tables(model))
+        logger.info("sparse embedding gradients: %d table%s, LazyAdamW", tables, "s" if tables > 1 else "")
+        return True
 
     def create_optimizer(self, model=None):
         model = self.model if model is None else model
