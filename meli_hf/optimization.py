@@ -52,15 +52,15 @@ def set_sparse_gradients(model: nn.Module, enabled: bool) -> None:
 class LazyAdamW(torch.optim.AdamW):
     """`torch.optim.AdamW` that also takes sparse gradients, at the cost of the rows they hold.
 
-    A step of dense AdamW moves every row: a row its batch lacks has a zero gradient, but its moments, decaying, keep
-    moving it (about ten times its last update in all, at the default betas), which is how rare words learn.
+    A step of dense AdamW moves every row: a row its batch lacks has a zero gradient, but its moments, decaying,
+    keep moving it (about ten times its last update in all, at the default betas), which is how rare words learn.
     Here a row is brought up to date only when a batch holds it again, or before the model is evaluated or saved
     (`catch_up`): the updates of the steps it skipped, and their weight decay, are applied at once in closed form
     (a geometric series of its decaying moments, at the learning rate and bias correction of the step that catches
-    up, eps neglected), so the rows follow dense AdamW's path at the cost of the rows a batch holds (a row's
-gradient is taken where it stood when it was last brought up to date). Dense
-    gradients go through `torch.optim.AdamW` itself; the state has AdamW's layout plus, for a sparse parameter,
-    `row_step` (the step each row is current to), so checkpoints of either resume with the other."""
+    up, eps neglected). The rows follow dense AdamW's path at the cost of the rows a batch holds; only a row's
+    gradient is taken where it stood when last brought up to date. Dense gradients go through `torch.optim.AdamW`
+    itself; the state has AdamW's layout plus, for a sparse parameter, `row_step` (the step each row is current
+    to), so checkpoints of either resume with the other."""
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -106,7 +106,9 @@ gradient is taken where it stood when it was last brought up to date). Dense
             state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
         if "row_step" not in state:  # a new state, or dense AdamW's (every row current)
-            state["row_step"] = torch.full((len(param),), int(state["step"].item()), dtype=torch.int64)
+            state["row_step"] = torch.full(
+                (len(param),), int(state["step"].item()), dtype=torch.int64, device=param.device
+            )
         self._apply_skipped_steps(group, param, rows, int(state["step"].item()))
         state["step"] += 1
         step = int(state["step"].item())

@@ -61,6 +61,34 @@ def test_sparse_training_moves_only_the_rows_its_batches_hold(sample_dir, tmp_pa
     assert moved == [3, 4, 5, 6]  # the padding row 0 and every unread word stay where they were
 
 
+def test_rows_batches_skip_catch_up_as_dense_adamw_moves_them():
+    """Dense AdamW keeps moving a row that batches no longer hold (its moments decay); the sparse run applies those
+    steps when the row is read again, or at `catch_up`."""
+    torch.manual_seed(0)
+    tables = [nn.Embedding(6, 3, sparse=sparse) for sparse in (True, False)]
+    tables[1].load_state_dict(tables[0].state_dict())
+    settings = {"lr": 0.01, "betas": (0.9, 0.99), "weight_decay": 0.05}
+    optimizers = [LazyAdamW(tables[0].parameters(), **settings), torch.optim.AdamW(tables[1].parameters(), **settings)]
+    target = torch.randn(6, 3)
+
+    def steps(count, rows):
+        for _ in range(count):
+            for table, optimizer in zip(tables, optimizers):
+                (table(rows) - target[rows]).pow(2).sum().backward()
+                optimizer.step()
+                optimizer.zero_grad()
+
+    steps(300, torch.arange(6))  # every row, until the bias corrections have settled
+    before = [table.weight.detach().clone() for table in tables]
+    steps(40, torch.tensor([4, 5]))  # rows 0-3 skipped
+    assert torch.equal(tables[0].weight[:4], before[0][:4])  # the sparse run has not moved them yet
+    optimizers[0].catch_up()
+    sparse_move, dense_move = (table.weight[:4] - start[:4] for table, start in zip(tables, before))
+    assert dense_move.abs().mean() > 1e-3  # dense AdamW did move them
+    torch.testing.assert_close(sparse_move, dense_move, rtol=0.05, atol=1e-5)
+    torch.testing.assert_close(tables[0].weight, tables[1].weight, rtol=0.01, atol=1e-4)
+
+
 def test_lazy_adamw_is_adamw_on_dense_gradients():
     torch.manual_seed(0)
     layers = [nn.Linear(5, 3) for _ in range(2)]
