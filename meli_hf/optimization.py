@@ -21,6 +21,7 @@ from .modeling_meli import MeliPreTrainedModel, MeliTfidfForSequenceClassificati
 
 # The `--optim` values whose optimizer is `torch.optim.AdamW`, which `LazyAdamW` extends to sparse gradients.
 SPARSE_CAPABLE_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")
+CATCH_UP_ROWS = 16_384  # rows brought up to date at once by `LazyAdamW.catch_up`
 
 
 def optimizer_obstacle(optim) -> str | None:
@@ -95,7 +96,9 @@ class LazyAdamW(torch.optim.AdamW):
                 if "row_step" in state:
                     step = int(state["step"].item())
                     rows = (state["row_step"] < step).nonzero().flatten()
-                    self._apply_skipped_steps(group, param, rows, step)
+                    # In blocks: the whole table at once would hold several copies of it (the TF-IDF model's: 0.8 GB).
+                    for block in rows.split(CATCH_UP_ROWS):
+                        self._apply_skipped_steps(group, param, block, step)
 
     def _sparse_step(self, group: dict, param: torch.Tensor) -> None:
         grad = param.grad.coalesce()
