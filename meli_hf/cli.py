@@ -62,9 +62,10 @@ def set_malloc_option(parameter: int, value: int) -> None:
 def keep_freed_memory_in_heap() -> None:
     """Let glibc reuse freed large blocks instead of returning them to the OS.
 
-    glibc hands every allocation over 32 MB back to the kernel when it is freed, and the dense gradient of the
-    word embeddings (50,002 x 300 floats, 60 MB) is allocated anew at every step, so each step page-faults 60 MB
-    in again: a third of an MLP step on 2 cores (bench/training_throughput.py).
+    glibc hands every allocation over 32 MB back to the kernel when it is freed. Trained dense (another `--optim`,
+    NCCL, `--sparse_embeddings false`), the gradient of the word embeddings (50,002 x 300 floats, 60 MB) is
+    allocated anew at every step, so each step page-faults 60 MB in again: a third of an MLP step on 2 cores
+    (bench/training_throughput.py). Sparse gradients hold only the rows a batch reads.
     """
     set_malloc_option(M_MMAP_THRESHOLD, 1 << 30)
     set_malloc_option(M_TRIM_THRESHOLD, 1 << 30)
