@@ -98,7 +98,24 @@ class LazyAdamW(torch.optim.AdamW):
                     rows = (state["row_step"] < step).nonzero().flatten()
                     # In blocks: the whole table at once would hold several copies of it (the TF-IDF model's: 0.8 GB).
                     for block in rows.split(CATCH_UP_ROWS):
-                        self._apply_skipped_steps(group, param, block, step)
+                        weights, exp_avg, exp_avg_sq = self._read_rows(param, block)
+                        self._apply_skipped_steps(
+                            group, weights, exp_avg, exp_avg_sq, step - state["row_step"][block], step
+                        )
+                        self._write_rows(param, block, weights, exp_avg, exp_avg_sq, step)
+
+    def _read_rows(self, param: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Copies of the weights and both moments of `rows`."""
+        state = self.state[param]
+        return tuple(tensor.index_select(0, rows) for tensor in (param, state["exp_avg"], state["exp_avg_sq"]))
+
+    def _write_rows(self, param, rows, weights, exp_avg, exp_avg_sq, step: int) -> None:
+        """Store `rows`' weights and moments back, current to `step`."""
+        state = self.state[param]
+        param.index_copy_(0, rows, weights)
+        state["exp_avg"].index_copy_(0, rows, exp_avg)
+        state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
+        state["row_step"][rows] = step
 
     def _sparse_step(self, group: dict, param: torch.Tensor) -> None:
         grad = param.grad.coalesce()
@@ -112,44 +129,40 @@ class LazyAdamW(torch.optim.AdamW):
             state["row_step"] = torch.full(
                 (len(param),), int(state["step"].item()), dtype=torch.int64, device=param.device
             )
-        self._apply_skipped_steps(group, param, rows, int(state["step"].item()))
+        # The batch's rows are read once: brought up to the last step, then given this step's update.
+        weights, exp_avg, exp_avg_sq = self._read_rows(param, rows)
+        last_step = int(state["step"].item())
+        if last_step:
+            self._apply_skipped_steps(
+                group, weights, exp_avg, exp_avg_sq, last_step - state["row_step"][rows], last_step
+            )
         state["step"] += 1
-        step = int(state["step"].item())
-        state["row_step"][rows] = step
+        step = last_step + 1
         learning_rate, weight_decay = float(group["lr"]), group["weight_decay"]
         beta1, beta2 = group["betas"]
-
-        weights = param.index_select(0, rows)
         if weight_decay:
             weights.mul_(1 - learning_rate * weight_decay)
-        exp_avg = state["exp_avg"].index_select(0, rows).lerp_(values, 1 - beta1)
-        exp_avg_sq = state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(values, values, value=1 - beta2)
-        state["exp_avg"].index_copy_(0, rows, exp_avg)
-        state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
+        exp_avg.lerp_(values, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(values, values, value=1 - beta2)
         denominator = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**step)).add_(group["eps"])
         weights.addcdiv_(exp_avg, denominator, value=-learning_rate / (1 - beta1**step))
-        param.index_copy_(0, rows, weights)
+        self._write_rows(param, rows, weights, exp_avg, exp_avg_sq, step)
 
-    def _apply_skipped_steps(self, group: dict, param: torch.Tensor, rows: torch.Tensor, step: int) -> None:
-        """Move `rows` from the step they are current to up to `step`, as dense AdamW's zero-gradient steps would."""
-        if step == 0 or not len(rows):
-            return
-        state = self.state[param]
-        skipped = (step - state["row_step"][rows]).to(param.dtype).unsqueeze(1)
+    @staticmethod
+    def _apply_skipped_steps(group: dict, weights, exp_avg, exp_avg_sq, skipped: torch.Tensor, step: int) -> None:
+        """In place on rows read with `_read_rows`: dense AdamW's zero-gradient steps, `skipped` of them per row, up
+        to `step` (at least 1)."""
+        skipped = skipped.to(weights.dtype).unsqueeze(1)
         learning_rate, weight_decay = float(group["lr"]), group["weight_decay"]
         beta1, beta2 = group["betas"]
         ratio = beta1 / math.sqrt(beta2)  # an update's shrink per zero-gradient step: m by beta1, sqrt(v) by its root
         bias_correction = math.sqrt(1 - beta2**step) / (1 - beta1**step)
-        exp_avg, exp_avg_sq = state["exp_avg"].index_select(0, rows), state["exp_avg_sq"].index_select(0, rows)
-        weights = param.index_select(0, rows)
         if weight_decay:
             weights.mul_((1 - learning_rate * weight_decay) ** skipped)
         series = ratio * (1 - ratio**skipped) / (1 - ratio)  # sum of ratio**j for j = 1 .. skipped
         weights.sub_(learning_rate * bias_correction * series * exp_avg / (exp_avg_sq.sqrt() + group["eps"]))
-        param.index_copy_(0, rows, weights)
-        state["exp_avg"].index_copy_(0, rows, exp_avg * beta1**skipped)
-        state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq * beta2**skipped)
-        state["row_step"][rows] = step
+        exp_avg.mul_(beta1**skipped)
+        exp_avg_sq.mul_(beta2**skipped)
 
 
 def gradient_norm(parameters: Iterable[torch.Tensor]) -> torch.Tensor:

@@ -105,7 +105,8 @@ class MeliTrainer(Trainer):
         requested = self.args.sparse_embeddings
         if requested is False:
             return False
-        if not embedding_tables(model):
+        tables = len(embedding_tables(model))
+        if not tables:
             if requested:
                 raise MeliError(f"--sparse_embeddings: {type(model).__name__} has no embedding tables it applies to")
             return False
@@ -115,7 +116,6 @@ class MeliTrainer(Trainer):
                 raise MeliError(f"--sparse_embeddings: {obstacle}")
             logger.info("dense embedding gradients: %s", obstacle)
             return False
-        tables = len(embedding_tables(model))
         logger.info("sparse embedding gradients: %d table%s, LazyAdamW", tables, "s" if tables > 1 else "")
         return True
 
