@@ -18,6 +18,11 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
+from argument_help import print_recorded_help
+
+if __name__ == "__main__" and print_recorded_help("predict", sys.argv[1:]):
+    sys.exit()  # the help, from the recorded parser: no torch or transformers to import
+
 import transformers
 
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
@@ -35,11 +40,8 @@ def positive(text: str) -> int:
     return value
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=32),
-    )
+def argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     one_line_parser_errors(parser)
     parser.add_argument("titles", nargs="*", help="Titles to classify (or use --input).")
     parser.add_argument(
@@ -84,6 +86,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--trust_remote_code", action="store_true", help="Load architectures saved with the model.")
     parser.add_argument("--debug", action="store_true", help="Show the traceback of an error (or MELI_HF_DEBUG=1).")
+    return parser
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argument_parser()
     args = parser.parse_args()
     if bool(args.titles) == bool(args.input):
         parser.error("give titles as arguments or --input FILE, not both and not neither")

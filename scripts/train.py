@@ -11,9 +11,15 @@ Every `transformers.TrainingArguments` flag works too (`--optim`, `--weight_deca
 A bad flag, file or setting ends the run with one `error: ...` line; MELI_HF_DEBUG=1 shows the traceback.
 """
 
+import sys
+
+from argument_help import print_recorded_help
+
+if __name__ == "__main__" and print_recorded_help("train", sys.argv[1:]):
+    sys.exit()  # the help, from the recorded parser: no torch or transformers to import
+
 import logging
 import os
-import sys
 
 import datasets
 import transformers
