@@ -118,7 +118,8 @@ def write_model_card(output_dir: str, training_args, details: dict) -> Path:
     remote_code = (output_dir / "modeling_meli.py").exists()
     usage = (
         (
-            "import meli_hf  # registers the meli-hf architectures (without it: trust_remote_code=True)\n"
+            "import meli_hf  # registers the meli-hf architectures; without meli_hf, pass trust_remote_code=True\n"
+            "# to both from_pretrained calls (the tokenizer too: AutoTokenizer reads the model's config first)\n"
             if remote_code
             else ""
         )

@@ -11,6 +11,16 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meli2019-es"
 requires_real_data = pytest.mark.skipif(not REAL_DATA.is_dir(), reason=f"real MeLi sample not found at {REAL_DATA}")
 
+# The head of a `python -c` script that runs as on a machine without meli_hf: importing it fails.
+WITHOUT_MELI_HF = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "meli_hf" or name.startswith("meli_hf."):
+            raise ImportError("meli_hf is not installed here")
+sys.meta_path.insert(0, Block())
+"""
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_datasets_cache(tmp_path_factory):

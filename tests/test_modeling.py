@@ -19,6 +19,8 @@ from meli_hf import (
 )
 from meli_hf.modeling_meli import BIGRAM_HASH_MULTIPLIER, MeliDropout
 
+from .conftest import WITHOUT_MELI_HF
+
 ARCHITECTURES = [
     (MeliMLPConfig, MeliMLPForSequenceClassification),
     (MeliCNNConfig, MeliCNNForSequenceClassification),
@@ -241,13 +243,7 @@ def test_auto_classes_know_the_model_types():
         assert type(AutoModelForSequenceClassification.from_config(config)) is model_class
 
 
-BLOCK_MELI_HF = """
-import sys, importlib.abc
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "meli_hf" or name.startswith("meli_hf."):
-            raise ImportError("meli_hf is not installed here")
-sys.meta_path.insert(0, Block())
+LOAD_WITHOUT_MELI_HF = """
 import torch
 from transformers import AutoModelForSequenceClassification
 model = AutoModelForSequenceClassification.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
@@ -263,7 +259,7 @@ def test_checkpoint_loads_with_remote_code_without_meli_hf(config_class, model_c
     model.save_pretrained(tmp_path)
     assert {"configuration_meli.py", "modeling_meli.py"} <= {p.name for p in tmp_path.iterdir()}
     result = subprocess.run(
-        [sys.executable, "-c", BLOCK_MELI_HF, str(tmp_path)],
+        [sys.executable, "-c", WITHOUT_MELI_HF + LOAD_WITHOUT_MELI_HF, str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=tmp_path,

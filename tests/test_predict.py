@@ -17,6 +17,8 @@ from meli_hf.predict import Predictor, read_records
 from meli_hf.training import run_training
 from meli_hf.training_args import parse_training_arguments
 
+from .conftest import WITHOUT_MELI_HF
+
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT = [sys.executable, str(ROOT / "scripts" / "predict.py")]
 
@@ -51,6 +53,35 @@ def checkpoints(sample_dir, tiny_bert_dir, tmp_path_factory):
         )
         folders[model] = folder
     return folders
+
+
+CARD_USAGE_WITHOUT_MELI_HF = """
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1], trust_remote_code=True)
+model = AutoModelForSequenceClassification.from_pretrained(sys.argv[1], trust_remote_code=True)
+classifier = pipeline("text-classification", model=model, tokenizer=tokenizer)
+print(classifier(sys.argv[2], top_k=1)[0]["label"])
+"""
+
+
+@pytest.mark.parametrize("model", ["mlp", "tfidf"])
+def test_a_checkpoint_loads_silently_without_meli_hf_as_its_card_says(model, checkpoints, tmp_path):
+    """Without meli_hf, tokenizer and model load with `trust_remote_code=True`: no prompt and no warning (progress
+    bars, transformers' own, are turned off here)."""
+    title = "Zapatillas Nike Air Talle 42"
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MELI_HF + CARD_USAGE_WITHOUT_MELI_HF, str(checkpoints[model]), title],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=os.environ
+        | {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_DISABLE_PROGRESS_BARS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""
+    assert result.stdout.strip() == Predictor([str(checkpoints[model])]).predict([title])[0][0]["label"]
+    card = (checkpoints[model] / "README.md").read_text()
+    assert "trust_remote_code=True" in card
 
 
 def run_predict(*args, stdin=None):
