@@ -15,12 +15,18 @@ import pyarrow.compute as pc
 import torch
 from datasets import Dataset
 
+# The teacher targets of a distilled run (meli_hf.distillation): each row's top-k categories and log-probabilities.
+TEACHER_IDS, TEACHER_LOG_PROBS = "teacher_ids", "teacher_log_probs"
+TEACHER_COLUMNS = (TEACHER_IDS, TEACHER_LOG_PROBS)
+
 
 class WordIdBatches(torch.utils.data.Dataset):
-    """A word-id `Dataset` (`input_ids`, `label`) whose batched reads return an Arrow table, not row dicts."""
+    """A word-id `Dataset` (`input_ids`, `label`, teacher targets) whose batched reads return an Arrow table, not row
+    dicts."""
 
     def __init__(self, dataset: Dataset):
-        dataset = dataset.select_columns([c for c in ("input_ids", "label") if c in dataset.column_names])
+        served = ("input_ids", "label", *TEACHER_COLUMNS)
+        dataset = dataset.select_columns([c for c in served if c in dataset.column_names])
         if dataset._indices is not None:
             # A subset (e.g. --max_train_samples) is written out contiguously once (cached), so that a batch is
             # one `take` on the memory-mapped table.
@@ -46,8 +52,8 @@ class WordIdBatches(torch.utils.data.Dataset):
 
 @dataclass
 class WordIdCollator:
-    """Pads token ids (word ids, or any tokenizer's) into `input_ids` and `attention_mask` tensors (plus `labels`),
-    from an Arrow batch or from rows."""
+    """Pads token ids (word ids, or any tokenizer's) into `input_ids` and `attention_mask` tensors (plus `labels`
+    and teacher targets, k per row), from an Arrow batch or from rows."""
 
     pad_token_id: int = 0
 
@@ -58,12 +64,18 @@ class WordIdCollator:
             lengths = np.diff(offsets)
             values = ids.values.to_numpy()[offsets[0] : offsets[-1]]
             labels = batch.column("label").to_numpy() if "label" in batch.column_names else None
+            teacher = {
+                name: batch.column(name).combine_chunks().flatten().to_numpy().reshape(len(batch), -1)
+                for name in TEACHER_COLUMNS
+                if name in batch.column_names
+            }
         else:
             rows = [row["input_ids"] for row in batch]
             lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
             values = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
             label_key = next((k for k in ("labels", "label") if k in batch[0]), None)
             labels = np.array([row[label_key] for row in batch]) if label_key else None
+            teacher = {name: np.array([row[name] for row in batch]) for name in TEACHER_COLUMNS if name in batch[0]}
         width = max(int(lengths.max(initial=0)), 1)
         attention_mask = np.arange(width) < lengths[:, None]
         input_ids = np.full((len(lengths), width), self.pad_token_id, dtype=np.int64)
@@ -75,4 +87,4 @@ class WordIdCollator:
         }
         if labels is not None:
             padded["labels"] = torch.from_numpy(labels.astype(np.int64))
-        return padded
+        return padded | {name: torch.tensor(values) for name, values in teacher.items()}  # Arrow memory is read-only

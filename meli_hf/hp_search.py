@@ -283,6 +283,8 @@ def best_run_arguments(given: dict, best: dict, output_dir: str | Path) -> dict:
     for name in ("data_dir", "word_vectors"):
         if arguments.get(name) is not None:
             arguments[name] = str(Path(arguments[name]).resolve())
+    if arguments.get("teacher"):  # local folders; a Hub id stays a name
+        arguments["teacher"] = [str(Path(t).resolve()) if Path(t).exists() else t for t in arguments["teacher"]]
     arguments.pop("overwrite_output_dir", None)  # the best run is never written over an earlier one unasked
     arguments["output_dir"] = str((Path(output_dir) / BEST_RUN_FOLDER).resolve())
     return arguments

@@ -25,6 +25,7 @@ CARD_HYPERPARAMETERS = (
     "fp16",
     "world_size",
 )
+DISTILLATION_HYPERPARAMETERS = ("distill_alpha", "distill_temperature", "distill_top_k")
 
 
 def plot_learning_curves(log_history: list[dict], path: str | Path) -> None:
@@ -130,6 +131,9 @@ def write_model_card(output_dir: str, training_args, details: dict) -> Path:
         'classifier("Zapatillas Nike Air Talle 42", top_k=3)'
     )
     arguments = {name: getattr(training_args, name) for name in CARD_HYPERPARAMETERS}
+    teachers = [Path(t).name if Path(t).exists() else t for t in training_args.teacher or []]
+    if teachers:
+        arguments |= {name: getattr(training_args, name) for name in DISTILLATION_HYPERPARAMETERS}
     arguments |= details.get("model_arguments", {})
     card_data = ModelCardData(
         model_name=title,
@@ -152,6 +156,13 @@ def write_model_card(output_dir: str, training_args, details: dict) -> Path:
         data_name=data_name,
         rows=", ".join(f"{split} {n:,}" for split, n in details.get("rows", {}).items()),
         architecture=details.get("architecture", ""),
+        distillation_note=(
+            f"\n- Distilled from {', '.join(f'`{t}`' for t in teachers)} (the top {training_args.distill_top_k} "
+            f"categories of each training title under {'their averaged' if len(teachers) > 1 else 'its'} "
+            "probabilities)"
+            if teachers
+            else ""
+        ),
         remote_code_note=(
             " (code shipped in this repository: `modeling_meli.py`, `configuration_meli.py`)" if remote_code else ""
         ),

@@ -80,12 +80,16 @@ class Predictor:
         top_k = min(top_k, len(labels))
         for start in range(0, len(present), self.batch_size):
             rows = present[start : start + self.batch_size]
-            batch = [titles[i] for i in rows]
-            probabilities = sum(member.probabilities(batch) for member in self.members) / len(self.members)
-            scores, ids = probabilities.topk(top_k, dim=-1)
+            scores, ids = self.probabilities([titles[i] for i in rows]).topk(top_k, dim=-1)
             for row, row_scores, row_ids in zip(rows, scores.tolist(), ids.tolist()):
                 results[row] = [{"label": labels[i], "score": s} for i, s in zip(row_ids, row_scores)]
         return results
+
+    @torch.inference_mode()
+    def probabilities(self, titles: list[str]) -> torch.Tensor:
+        """Each title's probability of every category (columns in `labels` order), the mean over the checkpoints;
+        one forward pass per checkpoint, so give at most a batch of titles."""
+        return sum(member.probabilities(titles) for member in self.members) / len(self.members)
 
 
 class _Member:

@@ -11,7 +11,8 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.training_args import ParallelMode
 
-from .collator import WordIdBatches
+from .collator import TEACHER_COLUMNS, TEACHER_IDS, TEACHER_LOG_PROBS, WordIdBatches
+from .distillation import distillation_divergence
 from .errors import MeliError
 from .model_card import write_model_card
 from .optimization import (
@@ -28,18 +29,23 @@ logger = logging.getLogger(__name__)
 
 class ClassBalancedLoss:
     """Cross-entropy with per-class weights and label smoothing, the Trainer's `compute_loss_func` for every
-    architecture.
+    architecture, and with `--teacher` the distillation term.
 
     Balanced accuracy scores each category alike, while plain cross-entropy favours the frequent ones. Weights are
     scaled so that their mean over the training rows is 1, which keeps the learning rate's meaning. The power
     (`class_balance`) and the smoothing (`label_smoothing_factor`) are read from `args` at every step, so that a
     hyperparameter-search trial, which sets them on the Trainer's arguments, trains with its own.
+
+    A batch with teacher targets (`teacher`, set by `MeliTrainer.compute_loss` for that batch) is trained on
+    `(1 - alpha) * CE(labels) + alpha * T^2 * KL(teacher_T || student_T)` per row, both terms weighted by the row's
+    class weight; T^2 keeps the soft term's gradients on the scale of the hard one's (Hinton et al. 2015).
     """
 
     def __init__(self, label_counts: torch.Tensor, args):
         self.label_counts = label_counts.double()
         self.args = args
         self._weights: dict[float, torch.Tensor] = {}
+        self.teacher: dict[str, torch.Tensor] | None = None
 
     @property
     def weights(self) -> torch.Tensor:
@@ -52,14 +58,22 @@ class ClassBalancedLoss:
 
     def __call__(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
         logits = outputs["logits"].float()
+        weights = self.weights.to(logits.device)
         losses = nn.functional.cross_entropy(
             logits,
             labels,
-            weight=self.weights.to(logits.device),
+            weight=weights,
             reduction="none",
             # The Trainer skips its own label smoother when a `compute_loss_func` is given, so it is applied here.
             label_smoothing=self.args.label_smoothing_factor,
         )
+        alpha = self.args.distill_alpha
+        if self.teacher is not None and alpha > 0:
+            temperature = self.args.distill_temperature
+            divergence = distillation_divergence(
+                logits, self.teacher[TEACHER_IDS], self.teacher[TEACHER_LOG_PROBS], temperature
+            )
+            losses = (1 - alpha) * losses + alpha * temperature**2 * weights[labels] * divergence
         # The Trainer expects the loss normalised over the whole accumulated batch when it passes its size.
         return losses.mean() if num_items_in_batch is None else losses.sum() / num_items_in_batch
 
@@ -118,6 +132,17 @@ class MeliTrainer(Trainer):
             return False
         logger.info("sparse embedding gradients: %d table%s, LazyAdamW", tables, "s" if tables > 1 else "")
         return True
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        # Teacher targets are no model input: the loss reads them for this batch (training batches only have them).
+        teacher = {name: inputs.pop(name) for name in TEACHER_COLUMNS if name in inputs}
+        if not teacher:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        self.compute_loss_func.teacher = teacher
+        try:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        finally:
+            self.compute_loss_func.teacher = None
 
     def create_optimizer(self, model=None):
         model = self.model if model is None else model

@@ -29,8 +29,9 @@ from .checkpoints import (
     resolve_resume_checkpoint,
     set_aside_previous_run,
 )
-from .collator import WordIdBatches, WordIdCollator
+from .collator import TEACHER_COLUMNS, WordIdBatches, WordIdCollator
 from .data import load_meli
+from .distillation import add_teacher_targets
 from .errors import MeliError
 from .integrations import hub_errors, mlflow_run, push_checkpoint
 from .metrics import ClassificationMetrics, logits_to_label_ids
@@ -117,7 +118,7 @@ def tokenize(
         return dataset.map(
             lambda batch: tokenizer(batch["title"], truncation=True, max_length=max_seq_length),
             batched=True,
-            remove_columns=[c for c in dataset["train"].column_names if c != "label"],
+            remove_columns=[c for c in dataset["train"].column_names if c not in ("label", *TEACHER_COLUMNS)],
             desc="Tokenizing titles",
         )
 
@@ -147,7 +148,19 @@ def truncate_word_ids(dataset: DatasetDict, max_seq_length: int, training_args: 
 def prepare_datasets(
     dataset: DatasetDict, tokenizer, model: str, max_seq_length: int, training_args: TrainingArguments
 ) -> dict:
-    """Model inputs per split: word ids served as Arrow batches for the baselines, tokenized titles for BETO."""
+    """Model inputs per split: word ids served as Arrow batches for the baselines, tokenized titles for BETO; with
+    `--teacher`, the training split also carries the teachers' top-k targets."""
+    if training_args.teacher:
+        with training_args.main_process_first(desc="teacher targets"):
+            dataset["train"] = add_teacher_targets(
+                dataset["train"],
+                training_args.teacher,
+                training_args.distill_top_k,
+                batch_size=training_args.per_device_eval_batch_size,
+                device=str(training_args.device),
+            )
+        # The Trainer would drop the targets from BETO's batches: they are no argument of the model's forward.
+        training_args.remove_unused_columns = False
     if MODELS[model].tokenizer != "word" or "input_ids" not in dataset["train"].column_names:
         dataset = tokenize(dataset, tokenizer, max_seq_length, training_args)
     else:

@@ -220,6 +220,25 @@ class MeliTrainingArguments(TrainingArguments):
         },
     )
 
+    teacher: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Distil from these checkpoints (folders or Hub ids, any architectures; several: their averaged "
+            "probabilities): each training title's top --distill_top_k categories under them are computed once, "
+            "cached with the data, and the loss becomes (1 - alpha) * CE(labels) + alpha * T^2 * "
+            "KL(teacher_T || student_T)."
+        },
+    )
+    distill_alpha: float = field(
+        default=0.5, metadata={"help": "With --teacher: the share of the loss that follows the teachers (0 to 1)."}
+    )
+    distill_temperature: float = field(
+        default=2.0, metadata={"help": "With --teacher: T, the temperature that softens teachers and student."}
+    )
+    distill_top_k: int = field(
+        default=10, metadata={"help": "With --teacher: categories per title kept of the teachers' probabilities."}
+    )
+
     def __post_init__(self):
         self.check_values()
         # Pinning without an accelerator does nothing but make PyTorch warn at every dataloader.
@@ -241,6 +260,7 @@ class MeliTrainingArguments(TrainingArguments):
         require(self.class_balance >= 0, "class_balance", self.class_balance, "must be 0 (off) or above")
         if self.sparse_embeddings and (obstacle := optimizer_obstacle(self.optim)) is not None:
             raise MeliError(f"--sparse_embeddings: {obstacle}")
+        self.check_distillation()
         for name in ("weight_decay", "warmup_steps", "max_grad_norm", "adam_epsilon", "dataloader_num_workers"):
             require(getattr(self, name) >= 0, name, getattr(self, name), "must be 0 or above")
         for name in ("adam_beta1", "adam_beta2"):
@@ -252,6 +272,21 @@ class MeliTrainingArguments(TrainingArguments):
         limit = self.save_total_limit
         require(limit is None or limit >= 1, "save_total_limit", limit, "must be at least 1 (or unset: keep all)")
         require(0 <= self.seed < 2**32, "seed", self.seed, "must be in [0, 2**32)")
+
+    def check_distillation(self) -> None:
+        """The distillation flags go with `--teacher`, which names checkpoint folders (or Hub ids)."""
+        if not self.teacher:
+            for flag in dataclasses.fields(self):
+                if flag.name.startswith("distill_") and getattr(self, flag.name) != flag.default:
+                    raise MeliError(f"--{flag.name} applies to distillation: add --teacher CHECKPOINT")
+            return
+        for teacher in self.teacher:
+            if Path(teacher).exists() and not (Path(teacher) / "config.json").is_file():
+                raise MeliError(f"--teacher {teacher}: not a checkpoint folder (no config.json)")
+        alpha = self.distill_alpha
+        require(0 <= alpha <= 1, "distill_alpha", alpha, "must be from 0 (labels only) to 1 (teachers only)")
+        require(self.distill_temperature > 0, "distill_temperature", self.distill_temperature, "must be above 0")
+        require_at_least_one(self, "distill_top_k")
 
     def check_reporting(self) -> None:
         """`--report_to` names integrations that exist and are installed (the Trainer fails on them only later)."""

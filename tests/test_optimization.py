@@ -163,11 +163,13 @@ def test_explicit_sparse_embeddings_are_refused_for_beto(sample_dir, tiny_bert_d
         run_training(*parse_training_arguments(arguments)[:3])
 
 
-def test_two_processes_with_sparse_gradients_train_as_one(sample_dir, tmp_path):
+@pytest.mark.parametrize("distilled", [False, True])
+def test_two_processes_with_sparse_gradients_train_as_one(distilled, sample_dir, teacher_dir, tmp_path):
     """gloo sums the sparse gradients of both halves of every batch: two steps of two processes with 128 titles
-    each give the weights of one process with 256."""
+    each give the weights of one process with 256, with a teacher's targets in the loss too."""
     env = os.environ | {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     common = ["--model", "mlp", "--data_dir", str(sample_dir), "--max_steps", "2", "--use_cpu", *SHORT_RUN]
+    common += ["--teacher", str(teacher_dir), "--distill_alpha", "0.7"] if distilled else []
     train_script = str(ROOT / "scripts" / "train.py")
     one = [sys.executable, train_script, *common, "--output_dir", str(tmp_path / "one")]
     two = [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", "2", train_script, *common]

@@ -1,0 +1,108 @@
+"""Teacher targets for distillation (`--teacher`): each training title's top-k categories under one or more trained
+checkpoints, kept as two columns of the cached training split.
+
+The full table of teacher probabilities is rows x categories (486k x 642 floats for the real sample), so only the k
+most probable categories of each title are kept, as their ids (the student's label ids) and log-probabilities.
+The columns are written by `datasets` beside the split's Arrow cache, under a fingerprint of the split, the
+teachers' files and k: a second run with the same teachers reads them back without loading any teacher. The loss
+that reads them is `ClassBalancedLoss` (meli_hf.trainer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from datasets import Dataset, Features, List, Value
+from datasets.fingerprint import Hasher
+
+from .collator import TEACHER_IDS, TEACHER_LOG_PROBS
+from .errors import MeliError
+from .predict import Predictor
+
+# The smallest normal float32: probabilities that underflow to 0 are stored as its log (about -87), never -inf.
+SMALLEST_PROBABILITY = torch.finfo(torch.float32).tiny
+# Bump when what the columns hold changes, so that older cached columns are not read back.
+TARGETS_VERSION = 1
+
+
+def teacher_signature(teacher: str) -> list:
+    """What identifies a teacher's predictions: a local folder by its files' names, sizes and modification times
+    (retrained in place, it is asked again); a Hub id by its name."""
+    path = Path(teacher)
+    if not path.exists():
+        return [teacher]
+    files = sorted(p for p in path.iterdir() if p.is_file())
+    return [str(path.resolve()), [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]]
+
+
+def teacher_columns(teacher_labels: Sequence[str], label_names: Sequence[str], teachers: Sequence[str]) -> list[int]:
+    """For each of the student's categories, the teachers' output column of the same name."""
+    column = {label: i for i, label in enumerate(teacher_labels)}
+    missing = [label for label in label_names if label not in column]
+    if missing:
+        raise MeliError(
+            f"--teacher {' '.join(teachers)}: trained without {len(missing)} of this data's categories "
+            f"(e.g. {', '.join(missing[:3])}); distil from teachers trained on the same categories"
+        )
+    return [column[label] for label in label_names]
+
+
+def add_teacher_targets(
+    train: Dataset,
+    teachers: Sequence[str],
+    top_k: int,
+    batch_size: int = 512,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+) -> Dataset:
+    """`train` with `teacher_ids` and `teacher_log_probs`: the `top_k` categories of each title under the teachers
+    (their probabilities averaged, renormalised over the student's categories), computed once and cached."""
+    if "title" not in train.column_names:
+        raise MeliError("--teacher: the training data has no titles to ask the teachers about")
+    label_names = train.features["label"].names
+    top_k = min(top_k, len(label_names))
+    state: dict = {}
+
+    def targets(batch: dict) -> dict:
+        if "predictor" not in state:  # loaded only when the columns are not in the cache yet
+            predictor = Predictor(
+                list(teachers), device=device, batch_size=batch_size, trust_remote_code=trust_remote_code
+            )
+            state["predictor"] = predictor
+            state["columns"] = torch.tensor(teacher_columns(predictor.labels, label_names, teachers))
+        probabilities = state["predictor"].probabilities(batch["title"]).cpu()[:, state["columns"]]
+        probabilities = probabilities / probabilities.sum(dim=-1, keepdim=True)
+        values, ids = probabilities.topk(top_k, dim=-1)
+        return {
+            TEACHER_IDS: ids.to(torch.int32).numpy(),
+            TEACHER_LOG_PROBS: values.clamp_min(SMALLEST_PROBABILITY).log().numpy(),
+        }
+
+    features = Features(
+        train.features
+        | {
+            TEACHER_IDS: List(Value("int32"), length=top_k),
+            TEACHER_LOG_PROBS: List(Value("float32"), length=top_k),
+        }
+    )
+    fingerprint = Hasher.hash([train._fingerprint, [teacher_signature(t) for t in teachers], top_k, TARGETS_VERSION])
+    return train.map(
+        targets,
+        batched=True,
+        batch_size=batch_size,
+        features=features,
+        new_fingerprint=fingerprint,
+        desc=f"Teacher top-{top_k} ({len(teachers)} checkpoint{'s' if len(teachers) > 1 else ''})",
+    )
+
+
+def distillation_divergence(
+    logits: torch.Tensor, teacher_ids: torch.Tensor, teacher_log_probs: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Per row, KL(teacher_T || student_T): both softened by `temperature`, the teacher over its top-k categories
+    (renormalised there), the student over all of them (Hinton et al. 2015)."""
+    teacher = (teacher_log_probs.float() / temperature).log_softmax(dim=-1)
+    student = (logits / temperature).log_softmax(dim=-1).gather(1, teacher_ids.long())
+    return (teacher.exp() * (teacher - student)).sum(dim=-1)

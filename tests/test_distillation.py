@@ -1,0 +1,128 @@
+"""Distillation (`--teacher`): the soft-label loss, the cached teacher targets, and students of every kind trained
+through the same Trainer."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import meli_hf.distillation
+from meli_hf.distillation import distillation_divergence
+from meli_hf.errors import MeliError
+from meli_hf.training import run_training
+from meli_hf.training_args import parse_training_arguments
+
+from .test_optimization import SHORT_RUN, train_steps
+
+
+def test_divergence_is_the_kl_of_the_tempered_distributions():
+    torch.manual_seed(0)
+    logits, teacher_logits = torch.randn(4, 6), torch.randn(4, 6)
+    teacher_log_probs = teacher_logits.log_softmax(dim=-1)
+    ids = torch.arange(6).expand(4, 6)  # every category kept: the plain KL
+    for temperature in (1.0, 3.0):
+        expected = torch.nn.functional.kl_div(
+            (logits / temperature).log_softmax(dim=-1),
+            (teacher_log_probs / temperature).log_softmax(dim=-1),
+            log_target=True,
+            reduction="none",
+        ).sum(dim=-1)
+        torch.testing.assert_close(distillation_divergence(logits, ids, teacher_log_probs, temperature), expected)
+    # A student that predicts the teacher has nothing to learn from it, at any temperature.
+    assert distillation_divergence(teacher_logits, ids, teacher_log_probs, 2.0).abs().max() < 1e-6
+    # Top-k: the teacher renormalised over its k categories; the student's mass elsewhere still costs.
+    top_ids = teacher_log_probs.topk(2).indices
+    top = distillation_divergence(teacher_logits, top_ids, teacher_log_probs.gather(1, top_ids), 1.0)
+    assert (top > 0).all()
+
+
+def test_a_teacher_changes_training_and_alpha_zero_is_plain_training(sample_dir, teacher_dir, tmp_path):
+    common = ["--model", "mlp", "--max_steps", "4", "--seed", "3"]
+    plain = train_steps(sample_dir, tmp_path / "plain", *common)
+    silent_teacher = train_steps(
+        sample_dir, tmp_path / "alpha0", *common, "--teacher", str(teacher_dir), "--distill_alpha", "0"
+    )
+    taught = train_steps(sample_dir, tmp_path / "taught", *common, "--teacher", str(teacher_dir))
+    for name, weights in plain.items():
+        assert torch.equal(silent_teacher[name], weights), name
+    assert not torch.equal(taught["classifier.out_proj.weight"], plain["classifier.out_proj.weight"])
+    card = (tmp_path / "taught" / "README.md").read_text()
+    assert f"Distilled from `{teacher_dir.name}`" in card and "| distill_alpha | 0.5 |" in card
+    assert str(teacher_dir) not in card  # no local paths
+
+
+@pytest.mark.parametrize(
+    ("model", "flags"),
+    [("cnn", ["--num_filters", "8"]), ("lstm", ["--lstm_hidden_size", "16"]), ("tfidf", []), ("beto", [])],
+)
+def test_every_student_kind_learns_from_a_teacher(model, flags, sample_dir, teacher_dir, tiny_bert_dir, tmp_path):
+    if model == "beto":
+        flags = ["--model_name_or_path", str(tiny_bert_dir), "--max_seq_length", "32"]
+    common = ["--model", model, "--max_steps", "2", *flags]
+    alpha = {
+        a: train_steps(sample_dir, tmp_path / a, *common, "--teacher", str(teacher_dir), "--distill_alpha", a)
+        for a in ("0", "1")
+    }
+    assert any(not torch.equal(alpha["0"][name], alpha["1"][name]) for name in alpha["0"])
+
+
+def test_teacher_targets_are_computed_once(sample_dir, teacher_dir, tmp_path, monkeypatch):
+    arguments = ["--model", "mlp", "--max_steps", "1", "--teacher", str(teacher_dir), "--distill_top_k", "3"]
+    train_steps(sample_dir, tmp_path / "first", *arguments)
+
+    def no_teacher_loading(*args, **kwargs):
+        raise AssertionError("the teacher targets were computed again")
+
+    monkeypatch.setattr(meli_hf.distillation, "Predictor", no_teacher_loading)
+    train_steps(sample_dir, tmp_path / "second", *arguments)  # read back from the cache
+    with pytest.raises(AssertionError, match="computed again"):  # another k: other targets
+        train_steps(sample_dir, tmp_path / "third", *arguments[:-1], "5")
+
+
+def test_teacher_targets_are_the_teachers_top_k(sample_dir, teacher_dir):
+    from meli_hf.data import load_meli
+    from meli_hf.predict import Predictor
+
+    train = load_meli(sample_dir, max_rows={"train": 50}, seed=0)["train"]
+    targets = meli_hf.distillation.add_teacher_targets(train, [str(teacher_dir)], top_k=4)
+    probabilities = Predictor(str(teacher_dir)).probabilities(train["title"])
+    assert train.features["label"].names == Predictor(str(teacher_dir)).labels  # same order here
+    expected = probabilities.topk(4, dim=-1)
+    assert torch.equal(torch.tensor(targets["teacher_ids"]), expected.indices.int())
+    torch.testing.assert_close(torch.tensor(targets["teacher_log_probs"]), expected.values.log())
+
+
+def test_teachers_with_other_categories_are_refused(sample_dir, teacher_dir, tmp_path):
+    other = tmp_path / "other-teacher"
+    shutil.copytree(teacher_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    config["id2label"]["0"] = "SOMETHING_ELSE"
+    config["label2id"] = {label: int(i) for i, label in config["id2label"].items()}
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(MeliError, match=r"trained without 1 of this data's categories \(e.g. AIR_CONDITIONERS\)"):
+        train_steps(sample_dir, tmp_path / "out", "--model", "mlp", "--max_steps", "1", "--teacher", str(other))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--distill_alpha", "0.3"], "--distill_alpha applies to distillation: add --teacher CHECKPOINT"),
+        (["--distill_temperature", "4"], "--distill_temperature applies to distillation"),
+        (["--teacher", "TEACHER", "--distill_alpha", "1.5"], "--distill_alpha 1.5: must be from 0"),
+        (["--teacher", "TEACHER", "--distill_temperature", "0"], "--distill_temperature 0.0: must be above 0"),
+        (["--teacher", "TEACHER", "--distill_top_k", "0"], "--distill_top_k 0: must be at least 1"),
+        (["--teacher", "SAMPLE"], "not a checkpoint folder (no config.json)"),
+    ],
+)
+def test_distillation_settings_are_checked_before_any_work(flags, message, sample_dir, teacher_dir, tmp_path):
+    flags = [{"TEACHER": str(teacher_dir), "SAMPLE": str(sample_dir)}.get(flag, flag) for flag in flags]
+    with pytest.raises(MeliError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_training_arguments(["--output_dir", str(tmp_path), *SHORT_RUN, *flags])
+
+
+def test_a_missing_hub_teacher_fails_before_training(sample_dir, tmp_path):
+    arguments = ["--data_dir", str(sample_dir), "--output_dir", str(tmp_path), *SHORT_RUN, "--max_steps", "1"]
+    with pytest.raises(MeliError, match="someone/no-such-teacher"):
+        run_training(*parse_training_arguments([*arguments, "--teacher", "someone/no-such-teacher"])[:3])
+    assert not (tmp_path / "model.safetensors").exists()
