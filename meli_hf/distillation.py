@@ -19,7 +19,7 @@ from datasets.fingerprint import Hasher
 
 from .collator import TEACHER_IDS, TEACHER_LOG_PROBS
 from .errors import MeliError
-from .predict import Predictor
+from .predict import Predictor, checkpoint_paths, is_ensemble_file
 
 # The smallest normal float32: probabilities that underflow to 0 are stored as its log (about -87), never -inf.
 SMALLEST_PROBABILITY = torch.finfo(torch.float32).tiny
@@ -29,22 +29,25 @@ TARGETS_VERSION = 1
 
 def teacher_signature(teacher: str) -> list:
     """What identifies a teacher's predictions: a local folder by its files' names, sizes and modification times
-    (retrained in place, it is asked again); a Hub id by its name."""
+    (retrained in place, it is asked again); an ensemble file by its members'; a Hub id by its name."""
     path = Path(teacher)
     if not path.exists():
         return [teacher]
+    if is_ensemble_file(path):
+        return [teacher_signature(member) for member in checkpoint_paths(path)]
     files = sorted(p for p in path.iterdir() if p.is_file())
     return [str(path.resolve()), [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]]
 
 
-def teacher_columns(teacher_labels: Sequence[str], label_names: Sequence[str], teachers: Sequence[str]) -> list[int]:
-    """For each of the student's categories, the teachers' output column of the same name."""
-    column = {label: i for i, label in enumerate(teacher_labels)}
+def label_columns(model_labels: Sequence[str], label_names: Sequence[str], source: str) -> list[int]:
+    """For each of `label_names`, the output column of the same name among `model_labels` (of `source`, named in
+    the error when some are missing)."""
+    column = {label: i for i, label in enumerate(model_labels)}
     missing = [label for label in label_names if label not in column]
     if missing:
         raise MeliError(
-            f"--teacher {' '.join(teachers)}: trained without {len(missing)} of this data's categories "
-            f"(e.g. {', '.join(missing[:3])}); distil from teachers trained on the same categories"
+            f"{source}: trained without {len(missing)} of this data's categories (e.g. {', '.join(missing[:3])}); "
+            "use checkpoints trained on the same categories"
         )
     return [column[label] for label in label_names]
 
@@ -71,7 +74,9 @@ def add_teacher_targets(
                 list(teachers), device=device, batch_size=batch_size, trust_remote_code=trust_remote_code
             )
             state["predictor"] = predictor
-            state["columns"] = torch.tensor(teacher_columns(predictor.labels, label_names, teachers))
+            state["columns"] = torch.tensor(
+                label_columns(predictor.labels, label_names, f"--teacher {' '.join(teachers)}")
+            )
         probabilities = state["predictor"].probabilities(batch["title"]).cpu()[:, state["columns"]]
         probabilities = probabilities / probabilities.sum(dim=-1, keepdim=True)
         values, ids = probabilities.topk(top_k, dim=-1)

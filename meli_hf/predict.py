@@ -44,7 +44,8 @@ class Predictor:
     ):
         """`max_length`: tokens kept per title; by default each checkpoint's training length (its tokenizer's
         `model_max_length`), so serving sees the inputs training saw."""
-        paths = [model_name_or_path] if isinstance(model_name_or_path, (str, Path)) else list(model_name_or_path)
+        given = [model_name_or_path] if isinstance(model_name_or_path, (str, Path)) else list(model_name_or_path)
+        paths = [member for path in given for member in checkpoint_paths(path)]
         if not paths:
             raise MeliError("no checkpoint given")
         if batch_size < 1:
@@ -90,6 +91,23 @@ class Predictor:
         """Each title's probability of every category (columns in `labels` order), the mean over the checkpoints;
         one forward pass per checkpoint, so give at most a batch of titles."""
         return sum(member.probabilities(titles) for member in self.members) / len(self.members)
+
+
+def is_ensemble_file(path: str | Path) -> bool:
+    return Path(path).is_file() and Path(path).suffix == ".json"
+
+
+def checkpoint_paths(model_name_or_path: str | Path) -> list[str]:
+    """The checkpoints a `--model` names: itself, or the members of an ensemble file (`scripts/ensemble.py`)."""
+    if not is_ensemble_file(model_name_or_path):
+        return [str(model_name_or_path)]
+    try:
+        members = json.loads(Path(model_name_or_path).read_text(encoding="utf-8"))["members"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise MeliError(f"{model_name_or_path}: not an ensemble file of scripts/ensemble.py ({err})") from None
+    if not members or not all(isinstance(member, str) for member in members):
+        raise MeliError(f"{model_name_or_path}: its members are no list of checkpoint names")
+    return members
 
 
 class _Member:

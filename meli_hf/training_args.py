@@ -20,6 +20,7 @@ from .cli import one_line_parser_errors
 from .errors import MeliError
 from .io import read_json_or_yaml
 from .optimization import optimizer_obstacle
+from .predict import is_ensemble_file
 from .registry import BETO, MODELS, has_word_embeddings
 from .tokenization import MAX_VOCABULARY_WORDS, MIN_WORD_FREQUENCY, MODEL_MAX_LENGTH
 
@@ -281,8 +282,11 @@ class MeliTrainingArguments(TrainingArguments):
                     raise MeliError(f"--{flag.name} applies to distillation: add --teacher CHECKPOINT")
             return
         for teacher in self.teacher:
-            if Path(teacher).exists() and not (Path(teacher) / "config.json").is_file():
-                raise MeliError(f"--teacher {teacher}: not a checkpoint folder (no config.json)")
+            path = Path(teacher)
+            if path.exists() and not ((path / "config.json").is_file() or is_ensemble_file(path)):
+                raise MeliError(
+                    f"--teacher {teacher}: neither a checkpoint folder (no config.json) nor an ensemble file"
+                )
         alpha = self.distill_alpha
         require(0 <= alpha <= 1, "distill_alpha", alpha, "must be from 0 (labels only) to 1 (teachers only)")
         require(self.distill_temperature > 0, "distill_temperature", self.distill_temperature, "must be above 0")

@@ -112,8 +112,9 @@ def model_flag(argv: list[str]) -> str:
 
 
 def record_parsers() -> dict:
-    """Describe the live parsers of `train.py` (with every model's defaults) and `predict.py`."""
-    from predict import argument_parser
+    """Describe the live parsers of `train.py` (with every model's defaults), `predict.py` and `ensemble.py`."""
+    import ensemble
+    import predict
 
     from meli_hf.registry import MODELS
     from meli_hf.training_args import model_training_defaults, training_argument_parser
@@ -122,7 +123,11 @@ def record_parsers() -> dict:
     train["model_defaults"] = {
         model: {name: str(value) for name, value in model_training_defaults(model).items()} for model in MODELS
     }
-    scripts = {"train": train, "predict": describe_parser(argument_parser())}
+    scripts = {
+        "train": train,
+        "predict": describe_parser(predict.argument_parser()),
+        "ensemble": describe_parser(ensemble.argument_parser()),
+    }
     return {"transformers": version("transformers"), "scripts": scripts}
 
 

@@ -59,11 +59,12 @@ def test_train_help_is_the_live_parsers_without_torch(model, monkeypatch):
 
 
 @requires_recorded_transformers
-def test_predict_help_is_the_live_parsers_without_torch(monkeypatch):
-    shown, imported = script_help("predict", "-h")
+@pytest.mark.parametrize("script", ["predict", "ensemble"])
+def test_help_of_the_other_scripts_is_the_live_parsers_without_torch(script, monkeypatch):
+    shown, imported = script_help(script, "-h")
     monkeypatch.setenv("COLUMNS", "100")
-    parser = script_module("predict").argument_parser()
-    parser.prog = "predict.py"
+    parser = script_module(script).argument_parser()
+    parser.prog = f"{script}.py"
     assert shown == parser.format_help(), OUT_OF_DATE
     assert "torch" not in imported and "transformers" not in imported, OUT_OF_DATE
 

@@ -1,0 +1,110 @@
+"""Ensembles as a command (`scripts/ensemble.py`): forward selection of checkpoints on the validation split, written
+to an ensemble file that `scripts/predict.py --model` and `scripts/train.py --teacher` take like a checkpoint.
+
+Forward selection (Caruana et al. 2004) starts from the best candidate alone and adds, one at a time, the candidate
+whose averaged probabilities raise validation balanced accuracy most, until none does. Each candidate's probabilities
+are computed once per split; every combination tried is then a mean of stored matrices.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import Dataset
+
+from .distillation import label_columns
+from .errors import MeliError
+from .io import atomic_output
+from .metrics import ClassificationMetrics
+from .predict import Predictor
+
+ENSEMBLE_METRIC = "balanced_accuracy"
+
+
+def split_probabilities(
+    checkpoint: str, splits: dict[str, Dataset], labels: Sequence[str], batch_size: int
+) -> dict[str, torch.Tensor]:
+    """A checkpoint's probabilities of `labels` (matched by name) for every title of each split."""
+    predictor = Predictor(checkpoint, batch_size=batch_size)
+    columns = torch.tensor(label_columns(predictor.labels, labels, checkpoint))
+    probabilities = {}
+    for split, data in splits.items():
+        titles = data["title"]
+        batches = [
+            predictor.probabilities(titles[i : i + batch_size]).cpu() for i in range(0, len(titles), batch_size)
+        ]
+        probabilities[split] = torch.cat(batches)[:, columns]
+    return probabilities
+
+
+def reference_ids(split: Dataset, labels: Sequence[str]) -> np.ndarray:
+    """Each row's category as a column of `labels`; a category no candidate knows gets an id of its own past them,
+    which no prediction takes (its rows count as errors, as `Evaluation` counts them)."""
+    names = split.features["label"].names
+    column = {label: i for i, label in enumerate(labels)}
+    unknown: dict[str, int] = {}
+    ids = []
+    for name in (names[i] for i in split["label"]):
+        ids.append(column[name] if name in column else unknown.setdefault(name, len(labels) + len(unknown)))
+    return np.asarray(ids)
+
+
+def ensemble_scores(probabilities: Sequence[torch.Tensor], references: np.ndarray) -> dict[str, float]:
+    predictions = (sum(probabilities) / len(probabilities)).argmax(dim=-1).numpy()
+    return ClassificationMetrics().scores(predictions, references)
+
+
+def forward_selection(validation: dict[str, torch.Tensor], references: np.ndarray) -> list[dict]:
+    """The selection's steps: the member added and the validation scores of the ensemble so far."""
+    steps, chosen = [], []
+    best = -1.0
+    while len(chosen) < len(validation):
+        trials = {
+            name: ensemble_scores([validation[m] for m in chosen] + [probabilities], references)
+            for name, probabilities in validation.items()
+            if name not in chosen
+        }
+        name = max(trials, key=lambda n: trials[n][ENSEMBLE_METRIC])
+        if trials[name][ENSEMBLE_METRIC] <= best:
+            break
+        best = trials[name][ENSEMBLE_METRIC]
+        chosen.append(name)
+        steps.append({"added": name, "validation": trials[name]})
+    return steps
+
+
+def build_ensemble(
+    candidates: Sequence[str], validation: Dataset, test: Dataset | None, batch_size: int = 512
+) -> dict:
+    """Select an ensemble of `candidates` on `validation` and score each candidate, and the ensemble, on both splits:
+    the content of an ensemble file."""
+    if len(set(candidates)) != len(candidates):
+        raise MeliError("--candidates: a checkpoint is named twice")
+    labels = Predictor(candidates[0], batch_size=batch_size).labels
+    splits = {"validation": validation} | ({"test": test} if test is not None else {})
+    by_candidate = {candidate: split_probabilities(candidate, splits, labels, batch_size) for candidate in candidates}
+    probabilities = {split: {c: by_candidate[c][split] for c in candidates} for split in splits}
+    references = {split: reference_ids(data, labels) for split, data in splits.items()}
+    steps = forward_selection(probabilities["validation"], references["validation"])
+    members = [step["added"] for step in steps]
+    scores = {
+        split: {
+            "ensemble": ensemble_scores([probabilities[split][m] for m in members], references[split]),
+            "candidates": {c: ensemble_scores([probabilities[split][c]], references[split]) for c in candidates},
+        }
+        for split in splits
+    }
+    return {"members": members, "selection": steps, "scores": scores}
+
+
+def write_ensemble_file(ensemble: dict, path: str | Path) -> None:
+    """The ensemble file, replaced only once complete; local members by absolute path, so that it works from any
+    folder."""
+    members = [str(Path(m).resolve()) if Path(m).exists() else m for m in ensemble["members"]]
+    with atomic_output(path) as stream:
+        json.dump(ensemble | {"members": members}, stream, indent=2)
+        stream.write("\n")
