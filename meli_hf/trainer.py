@@ -67,8 +67,7 @@ class ClassBalancedLoss:
             # The Trainer skips its own label smoother when a `compute_loss_func` is given, so it is applied here.
             label_smoothing=self.args.label_smoothing_factor,
         )
-        alpha = self.args.distill_alpha
-        if self.teacher is not None and alpha > 0:
+        if self.teacher is not None and (alpha := self.args.distill_alpha) > 0:
             temperature = self.args.distill_temperature
             divergence = distillation_divergence(
                 logits, self.teacher[TEACHER_IDS], self.teacher[TEACHER_LOG_PROBS], temperature
