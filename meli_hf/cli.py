@@ -29,6 +29,14 @@ def fail(message: str) -> None:
     sys.exit(USAGE_ERROR_STATUS)
 
 
+def positive_int(text: str) -> int:
+    """An argparse `type`: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
+
+
 def one_line_parser_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Make the parser raise a bad flag as a `MeliError` (argparse prints its usage block and exits), which
     `user_errors` reports as one line."""

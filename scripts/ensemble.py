@@ -23,19 +23,11 @@ if __name__ == "__main__" and print_recorded_help("ensemble", sys.argv[1:]):
 
 import transformers
 
-import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
-from meli_hf.cli import one_line_parser_errors, user_errors
+from meli_hf.cli import one_line_parser_errors, positive_int, user_errors
 from meli_hf.data import load_meli
 from meli_hf.ensemble import build_ensemble, write_ensemble_file
 from meli_hf.errors import MeliError
 from meli_hf.sample import sample_dir
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
-    return value
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -50,7 +42,7 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output", default="outputs/ensemble.json", help="Ensemble file to write (default: outputs/ensemble.json)."
     )
-    parser.add_argument("--batch_size", type=positive, default=512, help="Titles per forward pass (default: 512).")
+    parser.add_argument("--batch_size", type=positive_int, default=512, help="Titles per forward pass (default: 512).")
     parser.add_argument("--debug", action="store_true", help="Show the traceback of an error (or MELI_HF_DEBUG=1).")
     return parser
 

@@ -26,18 +26,11 @@ if __name__ == "__main__" and print_recorded_help("predict", sys.argv[1:]):
 import transformers
 
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
-from meli_hf.cli import one_line_parser_errors, user_errors
+from meli_hf.cli import one_line_parser_errors, positive_int, user_errors
 from meli_hf.errors import MeliDataError
 from meli_hf.evaluation_report import check_report_folder, read_groups, write_report
 from meli_hf.io import atomic_output, is_same_file
 from meli_hf.predict import INPUT_FORMATS, Evaluation, PredictionWriter, Predictor, batched, read_records
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
-    return value
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -62,12 +55,12 @@ def argument_parser() -> argparse.ArgumentParser:
         "Default: JSON lines on standard output.",
     )
     parser.add_argument(
-        "--top_k", type=positive, default=1, help="Categories per title, with probabilities (default: 1)."
+        "--top_k", type=positive_int, default=1, help="Categories per title, with probabilities (default: 1)."
     )
-    parser.add_argument("--batch_size", type=positive, default=256, help="Titles per forward pass (default: 256).")
+    parser.add_argument("--batch_size", type=positive_int, default=256, help="Titles per forward pass (default: 256).")
     parser.add_argument(
         "--max_length",
-        type=positive,
+        type=positive_int,
         help="Tokens kept per title. Default: each checkpoint's training length (--max_seq_length).",
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... Default: a GPU when present, else the CPU.")

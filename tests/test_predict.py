@@ -17,7 +17,7 @@ from meli_hf.predict import Predictor, read_records
 from meli_hf.training import run_training
 from meli_hf.training_args import parse_training_arguments
 
-from .conftest import WITHOUT_MELI_HF
+from .conftest import WITHOUT_MELI_HF, train_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT = [sys.executable, str(ROOT / "scripts" / "predict.py")]
@@ -29,29 +29,7 @@ def checkpoints(sample_dir, tiny_bert_dir, tmp_path_factory):
     folders = {}
     bert = ["--model_name_or_path", str(tiny_bert_dir)]
     for model, extra in (("mlp", []), ("lstm", []), ("tfidf", []), ("beto", bert)):
-        folder = tmp_path_factory.mktemp(model)
-        run_training(
-            *parse_training_arguments(
-                [
-                    "--model",
-                    model,
-                    "--data_dir",
-                    str(sample_dir),
-                    "--output_dir",
-                    str(folder),
-                    "--num_train_epochs",
-                    "2",
-                    "--disable_tqdm",
-                    "true",
-                    "--save_strategy",
-                    "no",
-                    "--load_best_model_at_end",
-                    "false",
-                    *extra,
-                ]
-            )[:3]
-        )
-        folders[model] = folder
+        folders[model] = train_checkpoint(sample_dir, tmp_path_factory.mktemp(model), model, 2, *extra)
     return folders
 
 
