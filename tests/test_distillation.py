@@ -112,7 +112,7 @@ def test_teachers_with_other_categories_are_refused(sample_dir, teacher_dir, tmp
         (["--teacher", "TEACHER", "--distill_alpha", "1.5"], "--distill_alpha 1.5: must be from 0"),
         (["--teacher", "TEACHER", "--distill_temperature", "0"], "--distill_temperature 0.0: must be above 0"),
         (["--teacher", "TEACHER", "--distill_top_k", "0"], "--distill_top_k 0: must be at least 1"),
-        (["--teacher", "SAMPLE"], "not a checkpoint folder (no config.json)"),
+        (["--teacher", "SAMPLE"], "neither a checkpoint folder (no config.json) nor an ensemble file"),
     ],
 )
 def test_distillation_settings_are_checked_before_any_work(flags, message, sample_dir, teacher_dir, tmp_path):
