@@ -41,7 +41,8 @@ def argument_parser() -> argparse.ArgumentParser:
         "--model",
         action="append",
         required=True,
-        help="Checkpoint folder or Hub id; given several times: an ensemble that averages their probabilities.",
+        help="Checkpoint folder, Hub id or ensemble file (scripts/ensemble.py); given several times: an ensemble that "
+        "averages their probabilities.",
     )
     parser.add_argument("--input", help="Text (a title a line), CSV or JSONL file (.gz too); - for standard input.")
     parser.add_argument("--input_format", choices=INPUT_FORMATS, help="Default: from the extension; stdin: text.")
