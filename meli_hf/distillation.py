@@ -19,7 +19,7 @@ from datasets.fingerprint import Hasher
 
 from .collator import TEACHER_IDS, TEACHER_LOG_PROBS
 from .errors import MeliError
-from .predict import Predictor, checkpoint_paths, is_ensemble_file
+from .predict import Predictor, checkpoint_paths, is_ensemble_file, label_columns
 
 # The smallest normal float32: probabilities that underflow to 0 are stored as its log (about -87), never -inf.
 SMALLEST_PROBABILITY = torch.finfo(torch.float32).tiny
@@ -37,19 +37,6 @@ def teacher_signature(teacher: str) -> list:
         return [teacher_signature(member) for member in checkpoint_paths(path)]
     files = sorted(p for p in path.iterdir() if p.is_file())
     return [str(path.resolve()), [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]]
-
-
-def label_columns(model_labels: Sequence[str], label_names: Sequence[str], source: str) -> list[int]:
-    """For each of `label_names`, the output column of the same name among `model_labels` (of `source`, named in
-    the error when some are missing)."""
-    column = {label: i for i, label in enumerate(model_labels)}
-    missing = [label for label in label_names if label not in column]
-    if missing:
-        raise MeliError(
-            f"{source}: trained without {len(missing)} of this data's categories (e.g. {', '.join(missing[:3])}); "
-            "use checkpoints trained on the same categories"
-        )
-    return [column[label] for label in label_names]
 
 
 def add_teacher_targets(

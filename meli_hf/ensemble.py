@@ -16,27 +16,24 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from .distillation import label_columns
 from .errors import MeliError
 from .io import atomic_output
 from .metrics import ClassificationMetrics
-from .predict import Predictor
+from .predict import Predictor, label_columns
 
 ENSEMBLE_METRIC = "balanced_accuracy"
 
 
 def split_probabilities(
-    checkpoint: str, splits: dict[str, Dataset], labels: Sequence[str], batch_size: int
+    predictor: Predictor, candidate: str, splits: dict[str, Dataset], labels: Sequence[str]
 ) -> dict[str, torch.Tensor]:
-    """A checkpoint's probabilities of `labels` (matched by name) for every title of each split."""
-    predictor = Predictor(checkpoint, batch_size=batch_size)
-    columns = torch.tensor(label_columns(predictor.labels, labels, checkpoint))
+    """A candidate's probabilities of `labels` (matched by name) for every title of each split."""
+    columns = torch.tensor(label_columns(predictor.labels, labels, candidate))
     probabilities = {}
     for split, data in splits.items():
         titles = data["title"]
-        batches = [
-            predictor.probabilities(titles[i : i + batch_size]).cpu() for i in range(0, len(titles), batch_size)
-        ]
+        size = predictor.batch_size
+        batches = [predictor.probabilities(titles[i : i + size]).cpu() for i in range(0, len(titles), size)]
         probabilities[split] = torch.cat(batches)[:, columns]
     return probabilities
 
@@ -53,18 +50,22 @@ def reference_ids(split: Dataset, labels: Sequence[str]) -> np.ndarray:
     return np.asarray(ids)
 
 
-def ensemble_scores(probabilities: Sequence[torch.Tensor], references: np.ndarray) -> dict[str, float]:
+def ensemble_scores(
+    probabilities: Sequence[torch.Tensor], references: np.ndarray, metrics: ClassificationMetrics
+) -> dict[str, float]:
     predictions = (sum(probabilities) / len(probabilities)).argmax(dim=-1).numpy()
-    return ClassificationMetrics().scores(predictions, references)
+    return metrics.scores(predictions, references)
 
 
-def forward_selection(validation: dict[str, torch.Tensor], references: np.ndarray) -> list[dict]:
+def forward_selection(
+    validation: dict[str, torch.Tensor], references: np.ndarray, metrics: ClassificationMetrics
+) -> list[dict]:
     """The selection's steps: the member added and the validation scores of the ensemble so far."""
     steps, chosen = [], []
     best = -1.0
     while len(chosen) < len(validation):
         trials = {
-            name: ensemble_scores([validation[m] for m in chosen] + [probabilities], references)
+            name: ensemble_scores([validation[m] for m in chosen] + [probabilities], references, metrics)
             for name, probabilities in validation.items()
             if name not in chosen
         }
@@ -84,17 +85,23 @@ def build_ensemble(
     the content of an ensemble file."""
     if len(set(candidates)) != len(candidates):
         raise MeliError("--candidates: a checkpoint is named twice")
-    labels = Predictor(candidates[0], batch_size=batch_size).labels
     splits = {"validation": validation} | ({"test": test} if test is not None else {})
-    by_candidate = {candidate: split_probabilities(candidate, splits, labels, batch_size) for candidate in candidates}
+    by_candidate, labels = {}, None
+    for candidate in candidates:  # one checkpoint in memory at a time
+        predictor = Predictor(candidate, batch_size=batch_size)
+        labels = labels or predictor.labels
+        by_candidate[candidate] = split_probabilities(predictor, candidate, splits, labels)
     probabilities = {split: {c: by_candidate[c][split] for c in candidates} for split in splits}
     references = {split: reference_ids(data, labels) for split, data in splits.items()}
-    steps = forward_selection(probabilities["validation"], references["validation"])
+    metrics = ClassificationMetrics()  # the evaluate module, loaded once for every combination tried
+    steps = forward_selection(probabilities["validation"], references["validation"], metrics)
     members = [step["added"] for step in steps]
     scores = {
         split: {
-            "ensemble": ensemble_scores([probabilities[split][m] for m in members], references[split]),
-            "candidates": {c: ensemble_scores([probabilities[split][c]], references[split]) for c in candidates},
+            "ensemble": ensemble_scores([probabilities[split][m] for m in members], references[split], metrics),
+            "candidates": {
+                c: ensemble_scores([probabilities[split][c]], references[split], metrics) for c in candidates
+            },
         }
         for split in splits
     }

@@ -20,7 +20,7 @@ from .collator import WordIdCollator
 from .data import normalize_category
 from .errors import MeliDataError, MeliError
 from .integrations import load_pretrained
-from .io import decode_lines, read_csv, read_lines
+from .io import decode_lines, read_csv, read_json_or_yaml, read_lines
 from .metrics import ClassificationMetrics
 from .tokenization import MODEL_MAX_LENGTH
 
@@ -101,13 +101,26 @@ def checkpoint_paths(model_name_or_path: str | Path) -> list[str]:
     """The checkpoints a `--model` names: itself, or the members of an ensemble file (`scripts/ensemble.py`)."""
     if not is_ensemble_file(model_name_or_path):
         return [str(model_name_or_path)]
-    try:
-        members = json.loads(Path(model_name_or_path).read_text(encoding="utf-8"))["members"]
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise MeliError(f"{model_name_or_path}: not an ensemble file of scripts/ensemble.py ({err})") from None
-    if not members or not all(isinstance(member, str) for member in members):
+    ensemble = read_json_or_yaml(model_name_or_path, f"{model_name_or_path} (ensemble file)")
+    if not isinstance(ensemble, dict) or "members" not in ensemble:
+        raise MeliError(f"{model_name_or_path}: not an ensemble file of scripts/ensemble.py (no members)")
+    members = ensemble["members"]
+    if not isinstance(members, list) or not members or not all(isinstance(member, str) for member in members):
         raise MeliError(f"{model_name_or_path}: its members are no list of checkpoint names")
     return members
+
+
+def label_columns(model_labels: Sequence[str], label_names: Sequence[str], source: str) -> list[int]:
+    """For each of `label_names`, the output column of the same name among `model_labels` (of `source`, named in
+    the error when some are missing)."""
+    column = {label: i for i, label in enumerate(model_labels)}
+    missing = [label for label in label_names if label not in column]
+    if missing:
+        raise MeliError(
+            f"{source}: trained without {len(missing)} of this data's categories (e.g. {', '.join(missing[:3])}); "
+            "use checkpoints trained on the same categories"
+        )
+    return [column[label] for label in label_names]
 
 
 class _Member:
@@ -164,8 +177,7 @@ class _Member:
                 f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})"
             )
         if self.labels != labels:
-            column = {label: i for i, label in enumerate(self.labels)}
-            self.columns = torch.tensor([column[label] for label in labels], device=self.model.device)
+            self.columns = torch.tensor(label_columns(self.labels, labels, self.name), device=self.model.device)
 
     def probabilities(self, titles: list[str]) -> torch.Tensor:
         encodings = self.encoder.encode_batch_fast(titles)

@@ -224,7 +224,8 @@ class MeliTrainingArguments(TrainingArguments):
     teacher: list[str] | None = field(
         default=None,
         metadata={
-            "help": "Distil from these checkpoints (folders or Hub ids, any architectures; several: their averaged "
+            "help": "Distil from these checkpoints (folders, Hub ids or ensemble files of scripts/ensemble.py, any "
+            "architectures; several: their averaged "
             "probabilities): each training title's top --distill_top_k categories under them are computed once, "
             "cached with the data, and the loss becomes (1 - alpha) * CE(labels) + alpha * T^2 * "
             "KL(teacher_T || student_T)."

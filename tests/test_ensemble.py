@@ -13,6 +13,7 @@ import torch
 
 from meli_hf.ensemble import forward_selection
 from meli_hf.errors import MeliError
+from meli_hf.metrics import ClassificationMetrics
 from meli_hf.predict import Predictor
 
 from .conftest import train_checkpoint
@@ -34,7 +35,7 @@ def test_forward_selection_adds_what_helps_and_stops():
         "b": torch.tensor([[0.4, 0.3, 0.3]] * 4 + [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
         "useless": torch.full((6, 3), 1 / 3),
     }
-    steps = forward_selection(candidates, references)
+    steps = forward_selection(candidates, references, ClassificationMetrics())
     assert [step["added"] for step in steps] == ["a", "b"]
     assert steps[0]["validation"]["balanced_accuracy"] < steps[1]["validation"]["balanced_accuracy"] == 1.0
 
