@@ -24,9 +24,10 @@ import torch
 from transformers import TrainerCallback, get_linear_schedule_with_warmup
 
 from meli_hf.cli import keep_freed_memory_in_heap
+from meli_hf.modeling_meli import MeliTfidfForSequenceClassification
 from meli_hf.registry import build_collator, build_model, build_word_tokenizer
 from meli_hf.trainer import MeliTrainer
-from meli_hf.training import load_data, prepare_datasets
+from meli_hf.training import fit_idf, load_data, prepare_datasets
 from meli_hf.training_args import DataTrainingArguments, MeliTrainingArguments, ModelArguments, model_training_defaults
 
 
@@ -139,6 +140,8 @@ def main() -> None:
         model_args = ModelArguments(model=model_name)
         initial = build_model(model_args, tokenizer, id2label)
         train = prepare_datasets(dataset, tokenizer, model_name, 64, training_args(model_name))["train"]
+        if isinstance(initial, MeliTfidfForSequenceClassification):
+            fit_idf(initial, train)  # as a run does: its kept features decide the weight matrix
         collator = build_collator(model_name, tokenizer)
         variants = {"Trainer": {}, "Trainer, sparse embeddings": {"sparse_embeddings": True}}
         if args.variants:

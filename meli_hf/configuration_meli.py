@@ -94,8 +94,12 @@ class MeliTfidfConfig(PreTrainedConfig):
     Args:
         vocab_size (`int`): number of word ids of the word-level tokenizer (`[PAD]`=0, `[UNK]`=1 included).
         bigram_buckets (`int`): word bigrams are hashed into this many features, as fastText's `wordNgrams=2`;
-            0 keeps the words only. Each feature holds one weight per category: mind the matrix size,
-            (vocab_size + bigram_buckets) x num_labels floats.
+            0 keeps the words only. Each kept feature holds one weight per category.
+        min_document_frequency (`int`): features held by fewer training titles are dropped when the idf is fitted
+            (scikit-learn's `min_df`): rare features are noise to a linear model, and each costs a weight row.
+            1 keeps every feature, unseen ones included.
+        num_features (`int`, *optional*): rows of the weight matrix, the features kept by the fit; `None` before a
+            fit that drops any: all `vocab_size + bigram_buckets` features.
         pad_token_id (`int`): id of `[PAD]`, never a feature.
     """
 
@@ -103,6 +107,8 @@ class MeliTfidfConfig(PreTrainedConfig):
 
     vocab_size: int = 50002
     bigram_buckets: int = 262144
+    min_document_frequency: int = 5
+    num_features: int | None = None
     pad_token_id: int | None = 0
 
 

@@ -218,7 +218,9 @@ class MeliLSTMForSequenceClassification(MeliPreTrainedModel):
 class MeliTfidfForSequenceClassification(PreTrainedModel):
     """Multinomial logistic regression over TF-IDF features: a title's words and hashed word bigrams, each occurrence
     weighted by the feature's inverse document frequency (so a repeated word counts twice), the vector scaled to unit
-    length. The category-by-feature weight matrix is an `nn.EmbeddingBag`: a title reads only its features' rows."""
+    length. The category-by-feature weight matrix is an `nn.EmbeddingBag`: a title reads only its features' rows.
+    Features held by fewer than `min_document_frequency` training titles are dropped by `fit_idf`: no row, no part
+    of the vector's length."""
 
     config_class = MeliTfidfConfig
     base_model_prefix = "meli"
@@ -226,11 +228,17 @@ class MeliTfidfForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config: MeliTfidfConfig):
         super().__init__(config)
-        num_features = config.vocab_size + config.bigram_buckets
-        self.classifier = nn.EmbeddingBag(num_features, config.num_labels, mode="sum")
+        features = config.vocab_size + config.bigram_buckets
+        rows = features if config.num_features is None else config.num_features
+        # A model that will drop rare features gets its weights from `fit_idf`: none are allocated before (the full
+        # matrix can be many times the kept one).
+        unfitted = config.num_features is None and config.min_document_frequency > 1
+        self.classifier = nn.EmbeddingBag(rows, config.num_labels, mode="sum", device="meta" if unfitted else None)
         self.bias = nn.Parameter(torch.zeros(config.num_labels))
-        # Saved with the weights, since a checkpoint's weights mean nothing without the idf they were trained with.
-        self.register_buffer("idf", torch.ones(num_features))
+        # Saved with the weights, since a checkpoint's weights mean nothing without the idf they were trained with,
+        # and the weight row of each feature (-1: dropped).
+        self.register_buffer("idf", torch.ones(features))
+        self.register_buffer("feature_rows", torch.arange(features))
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -238,10 +246,22 @@ class MeliTfidfForSequenceClassification(PreTrainedModel):
         if module is self:
             init.zeros_(module.bias)
             init.ones_(module.idf)
+            rows = torch.arange(len(module.feature_rows))
+            init.copy_(module.feature_rows, rows.masked_fill(rows >= module.classifier.num_embeddings, -1))
         elif isinstance(module, nn.EmbeddingBag):
             init.zeros_(module.weight)
 
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def save_pretrained(self, save_directory, *args, state_dict: dict | None = None, **kwargs) -> None:
+        """`PreTrainedModel.save_pretrained`, with the weight matrix stored in float16: half the checkpoint, logits
+        within about 1e-3 of the float32 ones (loading casts it back to float32). Weights beyond float16's range
+        stay float32."""
+        state_dict = dict(self.state_dict() if state_dict is None else state_dict)
+        weight = state_dict["classifier.weight"]
+        if weight.dtype == torch.float32 and weight.abs().max() <= torch.finfo(torch.float16).max:
+            state_dict["classifier.weight"] = weight.half()
+        super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+
+    def feature_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Feature ids of each title (its word ids, then its bigram buckets placed after the vocabulary) and the mask
         of the real ones."""
         if not self.config.bigram_buckets:
@@ -253,11 +273,13 @@ class MeliTfidfForSequenceClassification(PreTrainedModel):
     @torch.no_grad()
     def fit_idf(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
         """Set the idf of every feature from the training titles, as scikit-learn's smoothed
-        `log((1 + titles) / (1 + titles holding it)) + 1`; called once before training."""
+        `log((1 + titles) / (1 + titles holding it)) + 1`, and drop the features held by fewer than
+        `min_document_frequency` of them: the weight matrix is rebuilt, at zero, with the kept features' rows.
+        Called once before training."""
         document_frequency = torch.zeros_like(self.idf, dtype=torch.float64)
         documents = 0
         for batch in batches:
-            ids, mask = self.features(batch["input_ids"], batch["attention_mask"])
+            ids, mask = self.feature_ids(batch["input_ids"], batch["attention_mask"])
             # Sorting each title's ids puts repeats side by side, so a feature counts once per title.
             ids = ids.masked_fill(mask == 0, -1).sort(dim=1).values
             first = torch.ones_like(ids, dtype=torch.bool)
@@ -265,6 +287,18 @@ class MeliTfidfForSequenceClassification(PreTrainedModel):
             document_frequency += torch.bincount(ids[first & (ids >= 0)], minlength=len(self.idf))
             documents += len(ids)
         self.idf.copy_(torch.log((1.0 + documents) / (1.0 + document_frequency)) + 1.0)
+        if self.config.min_document_frequency > 1:
+            kept = document_frequency >= self.config.min_document_frequency
+            self.feature_rows.copy_((kept.cumsum(0) - 1).masked_fill(~kept, -1))
+            self.config.num_features = int(kept.sum())
+            self.classifier = nn.EmbeddingBag(
+                self.config.num_features,
+                self.config.num_labels,
+                mode="sum",
+                device=self.bias.device,
+                dtype=self.bias.dtype,
+            )
+            nn.init.zeros_(self.classifier.weight)
 
     def forward(
         self,
@@ -272,17 +306,21 @@ class MeliTfidfForSequenceClassification(PreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
+        if self.classifier.weight.is_meta:
+            raise ValueError("this TF-IDF model drops rare features: fit_idf must count the training titles first")
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
-        ids, mask = self.features(input_ids, attention_mask)
-        weights = self.idf[ids] * mask
+        ids, mask = self.feature_ids(input_ids, attention_mask)
+        rows = self.feature_rows[ids]
+        weights = self.idf[ids] * mask * (rows >= 0)
         # The vector's squared length sums, per feature, the square of its weights summed over its repeats: each
-        # occurrence's weight times the weights of all occurrences of the same feature (padding weighs nothing).
+        # occurrence's weight times the weights of all occurrences of the same feature (padding and dropped
+        # features weigh nothing).
         repeats = (ids.unsqueeze(2) == ids.unsqueeze(1)).to(weights.dtype)
         squared_length = (weights * torch.bmm(repeats, weights.unsqueeze(-1)).squeeze(-1)).sum(dim=1, keepdim=True)
-        # A title with no feature keeps all-zero weights and scores by the bias alone.
+        # A title with no kept feature keeps all-zero weights and scores by the bias alone.
         weights = weights / squared_length.sqrt().clamp(min=1e-12)
-        logits = self.classifier(ids, per_sample_weights=weights) + self.bias
+        logits = self.classifier(rows.clamp(min=0), per_sample_weights=weights) + self.bias
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

@@ -42,6 +42,7 @@ ARCHITECTURE_FIELDS = {
     "embedding_dim",
     "hidden_layers",
     "bigram_buckets",
+    "min_document_frequency",
     "dropout",
     "freeze_embeddings",
     "filter_widths",

@@ -217,6 +217,19 @@ def fit_idf(model: MeliTfidfForSequenceClassification, train: WordIdBatches, bat
     """The TF-IDF model's document frequencies, counted over the training titles in large Arrow batches."""
     collator = WordIdCollator(pad_token_id=model.config.pad_token_id)
     model.fit_idf(collator(train.table.slice(start, batch_size)) for start in range(0, len(train), batch_size))
+    if model.config.num_features == 0:
+        raise MeliError(
+            f"--min_document_frequency {model.config.min_document_frequency}: no feature is held by that many of "
+            f"the {len(train)} training titles"
+        )
+    if model.config.num_features is not None:
+        logger.info(
+            "tfidf: %d of %d features are held by at least %d training titles: %d parameters",
+            model.config.num_features,
+            len(model.feature_rows),
+            model.config.min_document_frequency,
+            model.num_parameters(),
+        )
 
 
 def run_training(

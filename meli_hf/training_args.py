@@ -21,7 +21,7 @@ from .errors import MeliError
 from .io import read_json_or_yaml
 from .optimization import optimizer_obstacle
 from .predict import is_ensemble_file
-from .registry import BETO, MODELS, has_word_embeddings
+from .registry import BETO, MODELS, architecture_fields, has_word_embeddings
 from .tokenization import MAX_VOCABULARY_WORDS, MIN_WORD_FREQUENCY, MODEL_MAX_LENGTH
 
 
@@ -62,6 +62,13 @@ class ModelArguments:
             "words only), features for tfidf (default 262144)."
         },
     )
+    min_document_frequency: int | None = field(
+        default=None,
+        metadata={
+            "help": "tfidf: drop features held by fewer training titles, scikit-learn's min_df (default 5; 1 keeps "
+            "all)."
+        },
+    )
     dropout: float = field(default=0.3, metadata={"help": "Dropout probability (training only)."})
     filter_widths: list[int] = field(default_factory=lambda: [2, 3, 4], metadata={"help": "CNN filter widths."})
     num_filters: int = field(default=256, metadata={"help": "CNN filters per width."})
@@ -87,7 +94,11 @@ class ModelArguments:
         require(0 <= self.dropout < 1, "dropout", self.dropout, "must be a probability from 0 up to (not including) 1")
         widths = self.filter_widths
         require(bool(widths) and all(w >= 1 for w in widths), "filter_widths", widths, "widths must be at least 1")
-        require_at_least_one(self, "embedding_dim", "num_filters", "lstm_hidden_size", "lstm_num_layers")
+        require_at_least_one(
+            self, "embedding_dim", "num_filters", "lstm_hidden_size", "lstm_num_layers", "min_document_frequency"
+        )
+        if self.min_document_frequency is not None and "min_document_frequency" not in architecture_fields(self.model):
+            raise MeliError(f"--min_document_frequency: --model {self.model} has no TF-IDF features to drop.")
         if self.bigram_buckets is not None:
             require(
                 self.bigram_buckets >= 0, "bigram_buckets", self.bigram_buckets, "must be 0 (off) or a bucket count"

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 import meli_hf
@@ -27,6 +28,7 @@ ARCHITECTURES = [
     (MeliLSTMConfig, MeliLSTMForSequenceClassification),
 ]
 LABELS = {i: f"CATEGORY_{i}" for i in range(5)}
+LABELS_TO_IDS = {v: k for k, v in LABELS.items()}
 
 
 def _model(config_class, model_class, **kwargs):
@@ -36,7 +38,7 @@ def _model(config_class, model_class, **kwargs):
         embedding_dim=8,
         hidden_layers=[16],
         id2label=LABELS,
-        label2id={v: k for k, v in LABELS.items()},
+        label2id=LABELS_TO_IDS,
         **kwargs,
     )
     return model_class(config)
@@ -122,9 +124,10 @@ def test_lstm_max_pooling_takes_the_maximum_over_real_words_only(tmp_path):
 
 
 def _tfidf(bigram_buckets: int = 7) -> MeliTfidfForSequenceClassification:
+    """A TF-IDF model that keeps every feature."""
     torch.manual_seed(0)
     config = MeliTfidfConfig(
-        vocab_size=40, bigram_buckets=bigram_buckets, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}
+        vocab_size=40, bigram_buckets=bigram_buckets, min_document_frequency=1, id2label=LABELS, label2id=LABELS_TO_IDS
     )
     return MeliTfidfForSequenceClassification(config)
 
@@ -177,11 +180,58 @@ def test_tfidf_weights_and_idf_survive_save_and_load(tmp_path):
     optimizer.step()
     assert model.classifier.weight.any() and not model.idf.eq(1.0).all()
     model.save_pretrained(tmp_path)
+    assert load_file(tmp_path / "model.safetensors")["classifier.weight"].dtype == torch.float16  # half the size
     loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
     assert isinstance(loaded, MeliTfidfForSequenceClassification) and loaded.config.bigram_buckets == 500
     torch.testing.assert_close(loaded.idf, model.idf)
-    torch.testing.assert_close(loaded.classifier.weight, model.classifier.weight)
-    torch.testing.assert_close(loaded(input_ids=INPUT_IDS).logits, model.eval()(input_ids=INPUT_IDS).logits)
+    assert loaded.classifier.weight.dtype == torch.float32
+    torch.testing.assert_close(loaded.classifier.weight, model.classifier.weight.half().float())
+    torch.testing.assert_close(
+        loaded(input_ids=INPUT_IDS).logits, model.eval()(input_ids=INPUT_IDS).logits, atol=1e-3, rtol=1e-3
+    )
+    # A weight float16 cannot hold keeps the matrix in float32.
+    with torch.no_grad():
+        model.classifier.weight[0, 0] = 1e5
+    model.save_pretrained(tmp_path / "large")
+    assert load_file(tmp_path / "large" / "model.safetensors")["classifier.weight"].dtype == torch.float32
+    large = AutoModelForSequenceClassification.from_pretrained(tmp_path / "large")
+    torch.testing.assert_close(large.classifier.weight, model.classifier.weight)
+
+
+def test_tfidf_drops_features_held_by_too_few_titles_from_weights_and_vector(tmp_path):
+    config = MeliTfidfConfig(
+        vocab_size=40, bigram_buckets=500, min_document_frequency=2, id2label=LABELS, label2id=LABELS_TO_IDS
+    )
+    model = MeliTfidfForSequenceClassification(config)
+    assert model.classifier.weight.is_meta  # no weights before the fit decides which features stay
+    with pytest.raises(ValueError, match="fit_idf must count the training titles first"):
+        model(input_ids=INPUT_IDS)
+    titles = [[2, 3, 2], [3, 5], [3, 5, 6], [7, 8]]
+    ids = torch.tensor([title + [0] * (3 - len(title)) for title in titles])
+    model.fit_idf([{"input_ids": ids, "attention_mask": (ids != 0).long()}])
+    held = [{*title, *(_bucket(a, b, 500) for a, b in zip(title, title[1:]))} for title in titles]
+    kept = sorted(f for f in set().union(*held) if sum(f in features for features in held) >= 2)
+    assert kept == [3, 5, _bucket(3, 5, 500)]
+    assert model.config.num_features == 3 and model.classifier.weight.shape == (3, 5)
+    assert not model.classifier.weight.any()
+    assert model.feature_rows[kept].tolist() == [0, 1, 2] and (model.feature_rows >= 0).sum() == 3
+    # A dropped feature is no part of the vector or its length; a title of dropped features scores by the bias.
+    torch.nn.init.normal_(model.classifier.weight)
+    torch.nn.init.normal_(model.bias)
+    model.eval()
+    tfidf = torch.zeros(2, 3)
+    tfidf[0] = torch.stack([model.idf[3], model.idf[5], model.idf[_bucket(3, 5, 500)]])
+    expected = (tfidf[:1] / tfidf[:1].norm()) @ model.classifier.weight + model.bias
+    logits = model(input_ids=torch.tensor([[3, 5, 6], [7, 6, 0]])).logits
+    torch.testing.assert_close(logits[:1], expected)
+    torch.testing.assert_close(logits[1], model.bias.detach())
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.num_features == 3 and loaded.classifier.weight.shape == (3, 5)
+    torch.testing.assert_close(loaded.feature_rows, model.feature_rows)
+    torch.testing.assert_close(
+        loaded(input_ids=torch.tensor([[3, 5, 6], [7, 6, 0]])).logits, logits, atol=1e-3, rtol=1e-3
+    )
 
 
 @pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)

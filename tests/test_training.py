@@ -61,7 +61,10 @@ def test_baseline_trains_saves_and_predicts(model, sample_dir, tmp_path):
         torch.testing.assert_close(logits, again(**batch).logits)
     if model == "tfidf":  # idf fitted to the training titles (1 is the value of a feature every title holds)
         assert model_loaded.idf.gt(1.0).all()
-        assert "| bigram_buckets | 262144 |" in card
+        assert "| bigram_buckets | 262144 |" in card and "| min_document_frequency | 5 |" in card
+        # Only features held by 5 training titles or more have weight rows.
+        kept = model_loaded.config.num_features
+        assert 0 < kept < len(model_loaded.feature_rows) and model_loaded.classifier.weight.shape[0] == kept
     predictions = pipeline("text-classification", model=str(tmp_path))(TITLES)
     assert [p["label"] for p in predictions] == [model_loaded.config.id2label[i] for i in logits.argmax(-1).tolist()]
     assert predictions[0]["score"] == pytest.approx(logits.softmax(-1).max(-1).values[0].item(), abs=1e-5)
@@ -266,6 +269,22 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
         train("--bigram_buckets", "-1")
     with pytest.raises(ValueError, match="--word_vectors: --model tfidf has no word embeddings"):
         train("--model", "tfidf", "--word_vectors", str(sample_dir / "word_vectors.txt.gz"))
+    with pytest.raises(ValueError, match="--min_document_frequency: --model cnn has no TF-IDF features to drop"):
+        train("--model", "cnn", "--min_document_frequency", "2")
+    with pytest.raises(ValueError, match="--min_document_frequency 0: must be at least 1"):
+        train("--model", "tfidf", "--min_document_frequency", "0")
+    with pytest.raises(ValueError, match="--min_document_frequency 2001: no feature is held by that many of the 2000"):
+        train(
+            "--model",
+            "tfidf",
+            "--data_dir",
+            str(sample_dir),
+            "--output_dir",
+            str(tmp_path / "tfidf"),
+            "--min_document_frequency",
+            "2001",
+        )
+    assert not (tmp_path / "tfidf").exists()
     with pytest.raises(ValueError, match="--keep_numbers: .* holds course files"):
         train("--model", "tfidf", "--data_dir", str(sample_dir), "--keep_numbers", "true")
     lstm = tmp_path / "lstm"
