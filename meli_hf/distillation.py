@@ -58,7 +58,11 @@ def add_teacher_targets(
     def targets(batch: dict) -> dict:
         if "predictor" not in state:  # loaded only when the columns are not in the cache yet
             predictor = Predictor(
-                list(teachers), device=device, batch_size=batch_size, trust_remote_code=trust_remote_code
+                list(teachers),
+                device=device,
+                batch_size=batch_size,
+                trust_remote_code=trust_remote_code,
+                flag="--teacher",
             )
             state["predictor"] = predictor
             state["columns"] = torch.tensor(
@@ -80,13 +84,14 @@ def add_teacher_targets(
         }
     )
     fingerprint = Hasher.hash([train._fingerprint, [teacher_signature(t) for t in teachers], top_k, TARGETS_VERSION])
+    members = sum(len(checkpoint_paths(teacher)) for teacher in teachers)  # an ensemble file names several
     return train.map(
         targets,
         batched=True,
         batch_size=batch_size,
         features=features,
         new_fingerprint=fingerprint,
-        desc=f"Teacher top-{top_k} ({len(teachers)} checkpoint{'s' if len(teachers) > 1 else ''})",
+        desc=f"Teacher top-{top_k} ({members} checkpoint{'s' if members > 1 else ''})",
     )
 
 

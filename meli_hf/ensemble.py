@@ -88,7 +88,7 @@ def build_ensemble(
     splits = {"validation": validation} | ({"test": test} if test is not None else {})
     by_candidate, labels = {}, None
     for candidate in candidates:  # one checkpoint in memory at a time
-        predictor = Predictor(candidate, batch_size=batch_size)
+        predictor = Predictor(candidate, batch_size=batch_size, flag="--candidates")
         labels = labels or predictor.labels
         by_candidate[candidate] = split_probabilities(predictor, candidate, splits, labels)
     probabilities = {split: {c: by_candidate[c][split] for c in candidates} for split in splits}

@@ -41,9 +41,11 @@ class Predictor:
         batch_size: int = 256,
         max_length: int | None = None,
         trust_remote_code: bool = False,
+        flag: str = "--model",
     ):
         """`max_length`: tokens kept per title; by default each checkpoint's training length (its tokenizer's
-        `model_max_length`), so serving sees the inputs training saw."""
+        `model_max_length`), so serving sees the inputs training saw. `flag`: the command-line flag that named the
+        checkpoints, which a checkpoint that cannot be loaded is reported under."""
         given = [model_name_or_path] if isinstance(model_name_or_path, (str, Path)) else list(model_name_or_path)
         paths = [member for path in given for member in checkpoint_paths(path)]
         if not paths:
@@ -58,7 +60,7 @@ class Predictor:
         except (RuntimeError, AssertionError) as err:
             raise MeliError(f"device {device!r} is not available here ({str(err).splitlines()[0]})") from None
         self.batch_size = batch_size
-        self.members = [_Member.load(path, self.device, max_length, trust_remote_code) for path in paths]
+        self.members = [_Member.load(path, self.device, max_length, trust_remote_code, flag) for path in paths]
         self.labels = self.members[0].labels  # category names by output column
         for member in self.members[1:]:
             member.align_to(self.labels, reference=paths[0])
@@ -136,7 +138,12 @@ class _Member:
 
     @classmethod
     def load(
-        cls, model_name_or_path: str | Path, device: torch.device, max_length: int | None, trust_remote_code: bool
+        cls,
+        model_name_or_path: str | Path,
+        device: torch.device,
+        max_length: int | None,
+        trust_remote_code: bool,
+        flag: str,
     ):
         path = Path(model_name_or_path)
         if path.exists() and not (path / "config.json").is_file():
@@ -144,11 +151,9 @@ class _Member:
                 f"{path}: not a checkpoint folder (no config.json); give the output_dir of a training run."
             )
         name = str(model_name_or_path)
-        tokenizer = load_pretrained(
-            AutoTokenizer.from_pretrained, name, "--model", trust_remote_code=trust_remote_code
-        )
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, flag, trust_remote_code=trust_remote_code)
         model = load_pretrained(
-            AutoModelForSequenceClassification.from_pretrained, name, "--model", trust_remote_code=trust_remote_code
+            AutoModelForSequenceClassification.from_pretrained, name, flag, trust_remote_code=trust_remote_code
         )
         # Titles go to the tokenizers backend directly and are padded in numpy: the `transformers` tokenizer call
         # around the same backend more than halves the titles per second (bench/predict_speed.py).

@@ -111,6 +111,19 @@ def test_bad_ensemble_input_is_one_line(sample_dir, teacher_dir, tmp_path):
     assert not_json.stderr.strip().splitlines() == [
         f"error: --output {tmp_path / 'e.txt'}: an ensemble file ends in .json"
     ]
+    missing = run_script(
+        "ensemble",
+        "--candidates",
+        str(tmp_path / "nope"),
+        "--data_dir",
+        str(sample_dir),
+        "--output",
+        str(tmp_path / "e.json"),
+    )
+    assert (
+        missing.stderr.strip().splitlines()[-1]
+        == f"error: cannot load {tmp_path / 'nope'} (--candidates): no such folder"
+    )
     broken = tmp_path / "broken.json"
     broken.write_text('{"members": []}')
     with pytest.raises(MeliError, match="its members are no list of checkpoint names"):
