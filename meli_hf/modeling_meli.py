@@ -257,8 +257,10 @@ class MeliTfidfForSequenceClassification(PreTrainedModel):
         stay float32."""
         state_dict = dict(self.state_dict() if state_dict is None else state_dict)
         weight = state_dict["classifier.weight"]
-        if weight.dtype == torch.float32 and weight.abs().max() <= torch.finfo(torch.float16).max:
-            state_dict["classifier.weight"] = weight.half()
+        if weight.dtype == torch.float32:
+            low, high = weight.aminmax()  # the range without a copy of the matrix (`abs()` would make one)
+            if max(-low, high) <= torch.finfo(torch.float16).max:
+                state_dict["classifier.weight"] = weight.half()
         super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
 
     def feature_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
