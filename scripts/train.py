@@ -45,11 +45,15 @@ def main() -> None:
             datefmt="%H:%M:%S",
             handlers=[logging.StreamHandler(sys.stdout)],
         )
-        level = logging.INFO if training_args.should_log else logging.WARNING
+        # As transformers' examples: the main process logs at INFO unless --log_level says otherwise, the others at
+        # --log_level_replica (WARNING).
+        if training_args.should_log:
+            transformers.utils.logging.set_verbosity_info()
+        level = training_args.get_process_log_level()
         logger.setLevel(level)
         datasets.utils.logging.set_verbosity(level)
         datasets.utils.logging.disable_propagation()  # datasets has its own handler: each line once
-        transformers.utils.logging.set_verbosity(logging.WARNING if not training_args.should_log else logging.INFO)
+        transformers.utils.logging.set_verbosity(level)
         transformers.utils.logging.enable_default_handler()
         transformers.utils.logging.enable_explicit_format()
         keep_freed_memory_in_heap()  # a process-wide allocator setting: the script's call, not the library's

@@ -656,6 +656,18 @@ def test_train_script_errors_are_one_line(sample_dir, tmp_path):
     ]
 
 
+def test_log_level_quiets_the_run(sample_dir, tmp_path):
+    """As in transformers' examples: INFO by default on the main process, `--log_level` lowers it for every logger."""
+    common = ["--data_dir", str(sample_dir), "--max_steps", "1", "--save_strategy", "no", "--eval_strategy", "no"]
+    common += ["--load_best_model_at_end", "false", "--disable_tqdm", "true"]
+    default = run_train_script(*common, "--output_dir", str(tmp_path / "default"))
+    quiet = run_train_script(*common, "--output_dir", str(tmp_path / "quiet"), "--log_level", "warning")
+    assert default.returncode == quiet.returncode == 0, default.stderr[-3000:] + quiet.stderr[-3000:]
+    assert " INFO meli_hf.training: data " in default.stdout
+    assert " INFO " not in quiet.stdout + quiet.stderr and "INFO|" not in quiet.stdout + quiet.stderr
+    assert (tmp_path / "quiet" / "model.safetensors").exists()
+
+
 def test_a_failed_push_names_its_cause():
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
