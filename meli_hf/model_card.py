@@ -25,7 +25,7 @@ CARD_HYPERPARAMETERS = (
     "fp16",
     "world_size",
 )
-DISTILLATION_HYPERPARAMETERS = ("distill_alpha", "distill_temperature", "distill_top_k")
+DISTILLATION_HYPERPARAMETERS = ("distill_alpha", "distill_temperature", "distill_top_k", "distill_augment")
 
 
 def plot_learning_curves(log_history: list[dict], path: str | Path) -> None:
@@ -159,7 +159,14 @@ def write_model_card(output_dir: str, training_args, details: dict) -> Path:
         distillation_note=(
             f"\n- Distilled from {', '.join(f'`{t}`' for t in teachers)} (the top {training_args.distill_top_k} "
             f"categories of each training title under {'their averaged' if len(teachers) > 1 else 'its'} "
-            "probabilities)"
+            "probabilities"
+            + (
+                f", and of {training_args.distill_augment} perturbed cop"
+                f"{'ies' if training_args.distill_augment > 1 else 'y'} of each title"
+                if training_args.distill_augment
+                else ""
+            )
+            + ")"
             if teachers
             else ""
         ),

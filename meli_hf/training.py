@@ -31,7 +31,7 @@ from .checkpoints import (
 )
 from .collator import TEACHER_COLUMNS, WordIdBatches, WordIdCollator
 from .data import load_meli
-from .distillation import add_teacher_targets
+from .distillation import add_perturbed_titles, add_teacher_targets
 from .errors import MeliError
 from .integrations import hub_errors, mlflow_run, push_checkpoint
 from .metrics import ClassificationMetrics, logits_to_label_ids
@@ -149,11 +149,12 @@ def prepare_datasets(
     dataset: DatasetDict, tokenizer, model: str, max_seq_length: int, training_args: TrainingArguments
 ) -> dict:
     """Model inputs per split: word ids served as Arrow batches for the baselines, tokenized titles for BETO; with
-    `--teacher`, the training split also carries the teachers' top-k targets."""
+    `--teacher`, the training split also carries the teachers' top-k targets (and, with `--distill_augment`,
+    perturbed copies of its titles)."""
     if training_args.teacher:
         with training_args.main_process_first(desc="teacher targets"):
             dataset["train"] = add_teacher_targets(
-                dataset["train"],
+                add_perturbed_titles(dataset["train"], training_args.distill_augment, training_args.seed),
                 training_args.teacher,
                 training_args.distill_top_k,
                 batch_size=training_args.per_device_eval_batch_size,

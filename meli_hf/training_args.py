@@ -251,6 +251,14 @@ class MeliTrainingArguments(TrainingArguments):
     distill_top_k: int = field(
         default=10, metadata={"help": "With --teacher: categories per title kept of the teachers' probabilities."}
     )
+    distill_augment: int = field(
+        default=0,
+        metadata={
+            "help": "With --teacher: add this many perturbed copies of each training title (words dropped, some "
+            "cut to a random n-gram; Tang et al. 2019), labelled by the teachers as well as by their categories. "
+            "Each copy adds an epoch's worth of steps."
+        },
+    )
 
     def __post_init__(self):
         self.check_values()
@@ -303,6 +311,7 @@ class MeliTrainingArguments(TrainingArguments):
         require(0 <= alpha <= 1, "distill_alpha", alpha, "must be from 0 (labels only) to 1 (teachers only)")
         require(self.distill_temperature > 0, "distill_temperature", self.distill_temperature, "must be above 0")
         require_at_least_one(self, "distill_top_k")
+        require(self.distill_augment >= 0, "distill_augment", self.distill_augment, "must be 0 (none) or more")
 
     def check_reporting(self) -> None:
         """`--report_to` names integrations that exist and are installed (the Trainer fails on them only later)."""

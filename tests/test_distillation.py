@@ -93,6 +93,43 @@ def test_teacher_targets_are_the_teachers_top_k(sample_dir, teacher_dir):
     torch.testing.assert_close(torch.tensor(targets["teacher_log_probs"]), expected.values.log())
 
 
+def test_perturbed_copies_drop_words_and_keep_labels(sample_dir):
+    from meli_hf.data import load_meli
+
+    train = load_meli(sample_dir, max_rows={"train": 300}, seed=0)["train"]
+    assert meli_hf.distillation.add_perturbed_titles(train, 0, seed=1) is train
+    augmented = meli_hf.distillation.add_perturbed_titles(train, 2, seed=1)
+    assert augmented.column_names == ["title", "label"]  # course word ids would not match a perturbed title
+    assert len(augmented) == 3 * len(train)
+    titles, original_titles = list(augmented["title"]), list(train["title"])
+    assert titles[:300] == original_titles and list(augmented["label"]) == list(train["label"]) * 3
+    first, second = titles[300:600], titles[600:]
+    assert first != second  # each copy is perturbed anew
+    for original, perturbed in zip(original_titles * 2, first + second):
+        words = iter(original.split())
+        assert perturbed and all(word in words for word in perturbed.split())  # an ordered subset of the words
+    changed = sum(p != o for p, o in zip(first, original_titles)) / len(first)
+    assert 0.3 < changed < 0.95
+    assert list(meli_hf.distillation.add_perturbed_titles(train, 2, seed=1)["title"]) == titles
+    assert list(meli_hf.distillation.add_perturbed_titles(train, 1, seed=2)["title"])[300:] != first
+
+
+def test_perturbed_copies_are_taught_and_cached(sample_dir, teacher_dir, tmp_path, monkeypatch):
+    arguments = ["--model", "mlp", "--max_steps", "1", "--teacher", str(teacher_dir), "--distill_augment", "2"]
+    train_steps(sample_dir, tmp_path / "first", *arguments)
+    assert json.loads((tmp_path / "first" / "all_results.json").read_text())["train_samples"] == 3 * 2000
+    card = (tmp_path / "first" / "README.md").read_text()
+    assert "and of 2 perturbed copies of each title" in card and "| distill_augment | 2 |" in card
+
+    def no_teacher_loading(*args, **kwargs):
+        raise AssertionError("the teacher targets were computed again")
+
+    monkeypatch.setattr(meli_hf.distillation, "Predictor", no_teacher_loading)
+    train_steps(sample_dir, tmp_path / "second", *arguments)  # copies and their targets read back
+    with pytest.raises(AssertionError, match="computed again"):  # another seed: other copies
+        train_steps(sample_dir, tmp_path / "third", *arguments, "--seed", "7")
+
+
 def test_teachers_with_other_categories_are_refused(sample_dir, teacher_dir, tmp_path):
     other = tmp_path / "other-teacher"
     shutil.copytree(teacher_dir, other)
@@ -112,6 +149,8 @@ def test_teachers_with_other_categories_are_refused(sample_dir, teacher_dir, tmp
         (["--teacher", "TEACHER", "--distill_alpha", "1.5"], "--distill_alpha 1.5: must be from 0"),
         (["--teacher", "TEACHER", "--distill_temperature", "0"], "--distill_temperature 0.0: must be above 0"),
         (["--teacher", "TEACHER", "--distill_top_k", "0"], "--distill_top_k 0: must be at least 1"),
+        (["--teacher", "TEACHER", "--distill_augment", "-1"], "--distill_augment -1: must be 0 (none) or more"),
+        (["--distill_augment", "1"], "--distill_augment applies to distillation: add --teacher CHECKPOINT"),
         (["--teacher", "SAMPLE"], "neither a checkpoint folder (no config.json) nor an ensemble file"),
     ],
 )
