@@ -8,9 +8,9 @@ teachers' files and k: a second run with the same teachers reads them back witho
 that reads them is `ClassBalancedLoss` (meli_hf.trainer).
 
 On its own training titles a teacher has learnt the answers (an ensemble of the real sample's best members puts its
-top category on the label for 97.7% of them, against 89% on validation), so there its targets say little more
-than the labels. `add_perturbed_titles` adds titles it has not seen: copies with words dropped and n-grams cut out,
-the transfer set of Tang et al. 2019.
+top category on the label for 97.7% of them, against 89% on validation), so there its targets say little more than
+the labels. With `copies`, `add_teacher_targets` adds titles it has not seen: copies with words dropped and n-grams
+cut out, the transfer set of Tang et al. 2019.
 """
 
 from __future__ import annotations
@@ -52,20 +52,14 @@ def perturb_title(title: str, rng: np.random.Generator) -> str:
     return " ".join(kept)
 
 
-def add_perturbed_titles(train: Dataset, copies: int, seed: int) -> Dataset:
-    """`train` followed by `copies` perturbed copies of its titles, with the same labels, cached by `datasets`.
-
-    Only titles and labels are kept: a course file's word ids cannot follow a perturbed title, so every row is
-    tokenized from its title, as `predict.py` tokenizes new titles."""
-    if copies == 0:
-        return train
-    train = train.select_columns(["title", "label"])
+def perturbed_copies(train: Dataset, copies: int, seed: int) -> list[Dataset]:
+    """`copies` perturbed copies of `train`'s titles, with the same labels, each cached by `datasets`."""
 
     def perturb(batch: dict, indices: list[int], copy: int) -> dict:
         rng = np.random.default_rng([seed, copy, indices[0]])  # the same copy whatever the batching
         return {"title": [perturb_title(title, rng) for title in batch["title"]]}
 
-    perturbed = [
+    return [
         train.map(
             perturb,
             batched=True,
@@ -76,7 +70,6 @@ def add_perturbed_titles(train: Dataset, copies: int, seed: int) -> Dataset:
         )
         for copy in range(1, copies + 1)
     ]
-    return concatenate_datasets([train, *perturbed])
 
 
 def teacher_signature(teacher: str) -> list:
@@ -95,12 +88,19 @@ def add_teacher_targets(
     train: Dataset,
     teachers: Sequence[str],
     top_k: int,
+    copies: int = 0,
+    seed: int = 0,
     batch_size: int = 512,
     device: str | None = None,
     trust_remote_code: bool = False,
 ) -> Dataset:
     """`train` with `teacher_ids` and `teacher_log_probs`: the `top_k` categories of each title under the teachers
-    (their probabilities averaged, renormalised over the student's categories), computed once and cached."""
+    (their probabilities averaged, renormalised over the student's categories), computed once and cached.
+
+    With `copies`, that many perturbed copies of the titles (`seed` fixes them) follow, taught the same way. Each
+    part keeps its own cached targets, so a run with more copies asks the teachers only about the new ones. Rows
+    then keep only titles, labels and targets: a course file's word ids cannot follow a perturbed title, so every
+    row is tokenized from its title, as `predict.py` tokenizes new titles."""
     if "title" not in train.column_names:
         raise MeliError("--teacher: the training data has no titles to ask the teachers about")
     label_names = train.features["label"].names
@@ -128,23 +128,27 @@ def add_teacher_targets(
             TEACHER_LOG_PROBS: values.clamp_min(SMALLEST_PROBABILITY).log().numpy(),
         }
 
-    features = Features(
-        train.features
-        | {
-            TEACHER_IDS: List(Value("int32"), length=top_k),
-            TEACHER_LOG_PROBS: List(Value("float32"), length=top_k),
-        }
-    )
-    fingerprint = Hasher.hash([train._fingerprint, [teacher_signature(t) for t in teachers], top_k, TARGETS_VERSION])
+    target_features = {
+        TEACHER_IDS: List(Value("int32"), length=top_k),
+        TEACHER_LOG_PROBS: List(Value("float32"), length=top_k),
+    }
+    signatures = [teacher_signature(t) for t in teachers]
     members = sum(len(checkpoint_paths(teacher)) for teacher in teachers)  # an ensemble file names several
-    return train.map(
-        targets,
-        batched=True,
-        batch_size=batch_size,
-        features=features,
-        new_fingerprint=fingerprint,
-        desc=f"Teacher top-{top_k} ({members} checkpoint{'s' if members > 1 else ''})",
-    )
+    parts = [train, *perturbed_copies(train.select_columns(["title", "label"]), copies, seed)]
+    taught = [
+        part.map(
+            targets,
+            batched=True,
+            batch_size=batch_size,
+            features=Features(part.features | target_features),
+            new_fingerprint=Hasher.hash([part._fingerprint, signatures, top_k, TARGETS_VERSION]),
+            desc=f"Teacher top-{top_k} ({members} checkpoint{'s' if members > 1 else ''})",
+        )
+        for part in parts
+    ]
+    if copies == 0:
+        return taught[0]
+    return concatenate_datasets([part.select_columns(["title", "label", *target_features]) for part in taught])
 
 
 def distillation_divergence(

@@ -31,7 +31,7 @@ from .checkpoints import (
 )
 from .collator import TEACHER_COLUMNS, WordIdBatches, WordIdCollator
 from .data import load_meli
-from .distillation import add_perturbed_titles, add_teacher_targets
+from .distillation import add_teacher_targets
 from .errors import MeliError
 from .integrations import hub_errors, mlflow_run, push_checkpoint
 from .metrics import ClassificationMetrics, logits_to_label_ids
@@ -154,9 +154,11 @@ def prepare_datasets(
     if training_args.teacher:
         with training_args.main_process_first(desc="teacher targets"):
             dataset["train"] = add_teacher_targets(
-                add_perturbed_titles(dataset["train"], training_args.distill_augment, training_args.seed),
+                dataset["train"],
                 training_args.teacher,
                 training_args.distill_top_k,
+                copies=training_args.distill_augment,
+                seed=training_args.seed,
                 batch_size=training_args.per_device_eval_batch_size,
                 device=str(training_args.device),
             )

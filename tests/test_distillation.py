@@ -10,6 +10,7 @@ import torch
 import meli_hf.distillation
 from meli_hf.distillation import distillation_divergence
 from meli_hf.errors import MeliError
+from meli_hf.predict import Predictor
 from meli_hf.training import run_training
 from meli_hf.training_args import parse_training_arguments
 
@@ -82,7 +83,6 @@ def test_teacher_targets_are_computed_once(sample_dir, teacher_dir, tmp_path, mo
 
 def test_teacher_targets_are_the_teachers_top_k(sample_dir, teacher_dir):
     from meli_hf.data import load_meli
-    from meli_hf.predict import Predictor
 
     train = load_meli(sample_dir, max_rows={"train": 50}, seed=0)["train"]
     targets = meli_hf.distillation.add_teacher_targets(train, [str(teacher_dir)], top_k=4)
@@ -96,38 +96,46 @@ def test_teacher_targets_are_the_teachers_top_k(sample_dir, teacher_dir):
 def test_perturbed_copies_drop_words_and_keep_labels(sample_dir):
     from meli_hf.data import load_meli
 
-    train = load_meli(sample_dir, max_rows={"train": 300}, seed=0)["train"]
-    assert meli_hf.distillation.add_perturbed_titles(train, 0, seed=1) is train
-    augmented = meli_hf.distillation.add_perturbed_titles(train, 2, seed=1)
-    assert augmented.column_names == ["title", "label"]  # course word ids would not match a perturbed title
-    assert len(augmented) == 3 * len(train)
-    titles, original_titles = list(augmented["title"]), list(train["title"])
-    assert titles[:300] == original_titles and list(augmented["label"]) == list(train["label"]) * 3
-    first, second = titles[300:600], titles[600:]
-    assert first != second  # each copy is perturbed anew
-    for original, perturbed in zip(original_titles * 2, first + second):
-        words = iter(original.split())
-        assert perturbed and all(word in words for word in perturbed.split())  # an ordered subset of the words
-    changed = sum(p != o for p, o in zip(first, original_titles)) / len(first)
-    assert 0.3 < changed < 0.95
-    assert list(meli_hf.distillation.add_perturbed_titles(train, 2, seed=1)["title"]) == titles
-    assert list(meli_hf.distillation.add_perturbed_titles(train, 1, seed=2)["title"])[300:] != first
+    train = load_meli(sample_dir, max_rows={"train": 300}, seed=0)["train"].select_columns(["title", "label"])
+    first, second = meli_hf.distillation.perturbed_copies(train, 2, seed=1)
+    original_titles = list(train["title"])
+    for copy in (first, second):
+        assert list(copy["label"]) == list(train["label"])
+        for original, perturbed in zip(original_titles, copy["title"]):
+            words = iter(original.split())
+            assert perturbed and all(word in words for word in perturbed.split())  # an ordered subset of the words
+        changed = sum(p != o for p, o in zip(copy["title"], original_titles)) / len(original_titles)
+        assert 0.3 < changed < 0.95
+    assert list(first["title"]) != list(second["title"])  # each copy is perturbed anew
+    again = meli_hf.distillation.perturbed_copies(train, 1, seed=1)[0]
+    assert list(again["title"]) == list(first["title"])
+    assert list(meli_hf.distillation.perturbed_copies(train, 1, seed=2)[0]["title"]) != list(first["title"])
 
 
 def test_perturbed_copies_are_taught_and_cached(sample_dir, teacher_dir, tmp_path, monkeypatch):
-    arguments = ["--model", "mlp", "--max_steps", "1", "--teacher", str(teacher_dir), "--distill_augment", "2"]
+    arguments = ["--model", "mlp", "--max_steps", "1", "--teacher", str(teacher_dir), "--distill_augment", "1"]
     train_steps(sample_dir, tmp_path / "first", *arguments)
-    assert json.loads((tmp_path / "first" / "all_results.json").read_text())["train_samples"] == 3 * 2000
+    assert json.loads((tmp_path / "first" / "all_results.json").read_text())["train_samples"] == 2 * 2000
     card = (tmp_path / "first" / "README.md").read_text()
-    assert "and of 2 perturbed copies of each title" in card and "| distill_augment | 2 |" in card
+    assert "and of 1 perturbed copy of each title" in card and "| distill_augment | 1 |" in card
 
-    def no_teacher_loading(*args, **kwargs):
-        raise AssertionError("the teacher targets were computed again")
+    asked = []
 
-    monkeypatch.setattr(meli_hf.distillation, "Predictor", no_teacher_loading)
-    train_steps(sample_dir, tmp_path / "second", *arguments)  # copies and their targets read back
-    with pytest.raises(AssertionError, match="computed again"):  # another seed: other copies
-        train_steps(sample_dir, tmp_path / "third", *arguments, "--seed", "7")
+    class CountingPredictor(Predictor):
+        def probabilities(self, titles):
+            asked.extend(titles)
+            return super().probabilities(titles)
+
+    monkeypatch.setattr(meli_hf.distillation, "Predictor", CountingPredictor)
+    train_steps(sample_dir, tmp_path / "second", *arguments)
+    assert asked == []  # the titles, their copy and the targets of both read back
+    train_steps(sample_dir, tmp_path / "third", *arguments[:-1], "2")
+    assert len(asked) == 2000  # only the second copy is new
+    assert json.loads((tmp_path / "third" / "all_results.json").read_text())["train_samples"] == 3 * 2000
+    assert "and of 2 perturbed copies of each title" in (tmp_path / "third" / "README.md").read_text()
+    asked.clear()
+    train_steps(sample_dir, tmp_path / "fourth", *arguments, "--seed", "7")
+    assert len(asked) == 2000  # another seed: another copy; the original titles' targets are kept
 
 
 def test_teachers_with_other_categories_are_refused(sample_dir, teacher_dir, tmp_path):
