@@ -28,6 +28,19 @@ CARD_HYPERPARAMETERS = (
 DISTILLATION_HYPERPARAMETERS = ("distill_alpha", "distill_temperature", "distill_top_k", "distill_augment")
 
 
+def _distillation_note(teachers: list[str], training_args) -> str:
+    """The card's line on a distilled checkpoint: its teachers, and what they were asked about."""
+    if not teachers:
+        return ""
+    asked = (
+        f"the top {training_args.distill_top_k} categories of each training title under "
+        f"{'their averaged' if len(teachers) > 1 else 'its'} probabilities"
+    )
+    if (copies := training_args.distill_augment) > 0:
+        asked += f", and of {copies} perturbed {'copies' if copies > 1 else 'copy'} of each title"
+    return f"\n- Distilled from {', '.join(f'`{t}`' for t in teachers)} ({asked})"
+
+
 def plot_learning_curves(log_history: list[dict], path: str | Path) -> None:
     """Train and validation loss, and validation balanced accuracy, per epoch."""
     train = [(e["epoch"], e["loss"]) for e in log_history if "loss" in e and "epoch" in e]
@@ -156,20 +169,7 @@ def write_model_card(output_dir: str, training_args, details: dict) -> Path:
         data_name=data_name,
         rows=", ".join(f"{split} {n:,}" for split, n in details.get("rows", {}).items()),
         architecture=details.get("architecture", ""),
-        distillation_note=(
-            f"\n- Distilled from {', '.join(f'`{t}`' for t in teachers)} (the top {training_args.distill_top_k} "
-            f"categories of each training title under {'their averaged' if len(teachers) > 1 else 'its'} "
-            "probabilities"
-            + (
-                f", and of {training_args.distill_augment} perturbed cop"
-                f"{'ies' if training_args.distill_augment > 1 else 'y'} of each title"
-                if training_args.distill_augment
-                else ""
-            )
-            + ")"
-            if teachers
-            else ""
-        ),
+        distillation_note=_distillation_note(teachers, training_args),
         remote_code_note=(
             " (code shipped in this repository: `modeling_meli.py`, `configuration_meli.py`)" if remote_code else ""
         ),
