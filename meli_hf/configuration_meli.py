@@ -20,6 +20,11 @@ class MeliWordConfig(PreTrainedConfig):
         dropout (`float`): dropout probability after the embeddings and each hidden layer; off in eval mode.
         initializer_range (`float`): standard deviation of the normal initialisation of trained weights.
         pad_token_id (`int`): id of `[PAD]`; its embedding is zero and never pooled.
+        linear_bigram_buckets (`int`): 0: the network alone. Otherwise a linear classifier over the title's words and
+            its word bigrams hashed into this many buckets adds its logits to the network's (wide & deep): one weight
+            per feature and category, `(vocab_size + linear_bigram_buckets) * num_labels` in all.
+        linear_logit_scale (`float`): the linear part's weights are stored divided by this, so that Adam moves its
+            logits this many times faster than the network's (Adam's step does not depend on a gradient's size).
     """
 
     vocab_size: int = 50002
@@ -29,6 +34,8 @@ class MeliWordConfig(PreTrainedConfig):
     dropout: float | int = 0.3
     initializer_range: float = 0.02
     pad_token_id: int | None = 0
+    linear_bigram_buckets: int = 0
+    linear_logit_scale: float | int = 10.0
 
 
 @strict

@@ -2,7 +2,8 @@
 
 The word-embedding models are laid out as in BERT: building blocks (embeddings, the three encoders, the head), one
 `MeliPreTrainedModel` base, then one `...ForSequenceClassification` class per architecture that only names its
-config and encoder. The TF-IDF linear classifier shares only the word ids and the bigram hashing with them.
+config and encoder; any of them can add a linear classifier over its words and hashed bigrams (wide & deep). The
+TF-IDF linear classifier shares only the word ids and the bigram hashing with them.
 Padding never reaches a prediction: the MLP averages real tokens only, the CNN max-pools valid windows only,
 the LSTM reads packed sequences, the TF-IDF model gives padding no weight.
 """
@@ -28,6 +29,17 @@ def hashed_bigrams(
     (int64 holds the product for any vocabulary)."""
     bigram_mask = attention_mask[:, :-1] * attention_mask[:, 1:]
     return (input_ids[:, :-1] * BIGRAM_HASH_MULTIPLIER + input_ids[:, 1:]) % buckets, bigram_mask
+
+
+def word_and_bigram_features(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int, buckets: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature ids of each title (its word ids, then its bigram buckets placed after the vocabulary) and the mask
+    of the real ones; the words alone when `buckets` is 0."""
+    if not buckets:
+        return input_ids, attention_mask
+    bigram_ids, bigram_mask = hashed_bigrams(input_ids, attention_mask, buckets)
+    return torch.cat([input_ids, bigram_ids + vocab_size], dim=1), torch.cat([attention_mask, bigram_mask], dim=1)
 
 
 class MeliDropout(nn.Dropout):
@@ -121,6 +133,29 @@ class MeliRecurrentEncoder(nn.Module):
         return outputs.masked_fill(~inside.unsqueeze(-1), float("-inf")).amax(dim=1)
 
 
+class MeliLinearNgramClassifier(nn.Module):
+    """The wide part of a wide & deep model (Cheng et al. 2016): one weight per feature and category over a title's
+    words and its hashed word bigrams, each real feature weighted by `1/sqrt(features)` (a unit-length count vector
+    when they are distinct). Its rows are the TF-IDF model's full-rank evidence (a rare `32gb` or model number
+    names its category), which the network's low-rank word vectors blur; in the real sample's ensembles that model
+    added more than a second network did. The weights are stored divided by `linear_logit_scale`, so Adam, whose
+    steps do not depend on a gradient's size, moves these logits that many times faster than the network's: the
+    TF-IDF model learns at 0.1, the LSTM at 1e-3."""
+
+    def __init__(self, config: MeliWordConfig):
+        super().__init__()
+        self.vocab_size = config.vocab_size
+        self.buckets = config.linear_bigram_buckets
+        self.scale = config.linear_logit_scale
+        self.weight = nn.EmbeddingBag(config.vocab_size + self.buckets, config.num_labels, mode="sum")
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        ids, mask = word_and_bigram_features(input_ids, attention_mask, self.vocab_size, self.buckets)
+        mask = mask.to(self.weight.weight.dtype)
+        weights = mask * (self.scale / mask.sum(dim=1, keepdim=True).clamp(min=1.0).sqrt())
+        return self.weight(ids, per_sample_weights=weights)
+
+
 class MeliClassificationHead(nn.Module):
     """Hidden layers (linear, ReLU, dropout) and the output layer."""
 
@@ -153,6 +188,7 @@ class MeliPreTrainedModel(PreTrainedModel):
         self.embedding_dropout = MeliDropout(config.dropout)
         self.encoder = self.encoder_class(config)
         self.classifier = MeliClassificationHead(config, self.encoder.output_size)
+        self.linear_ngrams = MeliLinearNgramClassifier(config) if config.linear_bigram_buckets else None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -164,6 +200,9 @@ class MeliPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.weight[module.padding_idx])
         # Bigram vectors start at zero: random ones drown the words' signal in the mean (slower, worse training).
         elif module is getattr(getattr(self, "encoder", None), "bigram_embeddings", None):
+            init.zeros_(module.weight)
+        # The linear part starts at zero, as the TF-IDF model: the network's logits alone.
+        elif isinstance(module, nn.EmbeddingBag):
             init.zeros_(module.weight)
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -196,6 +235,8 @@ class MeliPreTrainedModel(PreTrainedModel):
             embeddings = embeddings.detach()
         embeddings = self.embedding_dropout(embeddings)
         logits = self.classifier(self.encoder(embeddings, attention_mask, input_ids))
+        if self.linear_ngrams is not None:
+            logits = logits + self.linear_ngrams(input_ids, attention_mask)
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
@@ -264,13 +305,8 @@ class MeliTfidfForSequenceClassification(PreTrainedModel):
         super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
 
     def feature_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Feature ids of each title (its word ids, then its bigram buckets placed after the vocabulary) and the mask
-        of the real ones."""
-        if not self.config.bigram_buckets:
-            return input_ids, attention_mask
-        bigram_ids, bigram_mask = hashed_bigrams(input_ids, attention_mask, self.config.bigram_buckets)
-        ids = torch.cat([input_ids, bigram_ids + self.config.vocab_size], dim=1)
-        return ids, torch.cat([attention_mask, bigram_mask], dim=1)
+        """Feature ids of each title and the mask of the real ones."""
+        return word_and_bigram_features(input_ids, attention_mask, self.config.vocab_size, self.config.bigram_buckets)
 
     @torch.no_grad()
     def fit_idf(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:

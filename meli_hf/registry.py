@@ -42,6 +42,8 @@ ARCHITECTURE_FIELDS = {
     "embedding_dim",
     "hidden_layers",
     "bigram_buckets",
+    "linear_bigram_buckets",
+    "linear_logit_scale",
     "min_document_frequency",
     "dropout",
     "freeze_embeddings",

@@ -39,6 +39,11 @@ def require_at_least_one(arguments, *names: str) -> None:
         require(value is None or value >= 1, name, value, "must be at least 1")
 
 
+def applies_to(name: str) -> str:
+    """The `--model` values whose architecture has the field `name`."""
+    return ", ".join(model for model in MODELS if name in architecture_fields(model))
+
+
 @dataclass
 class ModelArguments:
     """Which architecture to train and its shape."""
@@ -60,6 +65,20 @@ class ModelArguments:
         metadata={
             "help": "Word bigrams hashed into this many buckets: vectors averaged with the words for mlp (default 0: "
             "words only), features for tfidf (default 262144)."
+        },
+    )
+    linear_bigram_buckets: int | None = field(
+        default=None,
+        metadata={
+            "help": "mlp, cnn, lstm: add a linear classifier over the title's words and its word bigrams hashed into "
+            "this many buckets, its logits summed with the network's (wide & deep; default 0: off)."
+        },
+    )
+    linear_logit_scale: float | None = field(
+        default=None,
+        metadata={
+            "help": "With --linear_bigram_buckets: the linear part's logits move this many times faster than the "
+            "network's under Adam (default 10)."
         },
     )
     min_document_frequency: int | None = field(
@@ -97,12 +116,15 @@ class ModelArguments:
         require_at_least_one(
             self, "embedding_dim", "num_filters", "lstm_hidden_size", "lstm_num_layers", "min_document_frequency"
         )
-        if self.min_document_frequency is not None and "min_document_frequency" not in architecture_fields(self.model):
-            raise MeliError(f"--min_document_frequency: --model {self.model} has no TF-IDF features to drop.")
-        if self.bigram_buckets is not None:
-            require(
-                self.bigram_buckets >= 0, "bigram_buckets", self.bigram_buckets, "must be 0 (off) or a bucket count"
-            )
+        for name in ("min_document_frequency", "bigram_buckets", "linear_bigram_buckets", "linear_logit_scale"):
+            # A shape flag that the architecture lacks would otherwise be ignored in silence.
+            if getattr(self, name) is not None and name not in architecture_fields(self.model):
+                raise MeliError(f"--{name}: --model {self.model} has no such part; it applies to {applies_to(name)}.")
+        for name in ("bigram_buckets", "linear_bigram_buckets"):
+            value = getattr(self, name)
+            require(value is None or value >= 0, name, value, "must be 0 (off) or a bucket count")
+        scale = self.linear_logit_scale
+        require(scale is None or scale > 0, "linear_logit_scale", scale, "must be above 0")
 
 
 @dataclass

@@ -123,6 +123,30 @@ def test_lstm_max_pooling_takes_the_maximum_over_real_words_only(tmp_path):
         MeliLSTMConfig(lstm_pooling="mean")
 
 
+@pytest.mark.parametrize("config_class, model_class", ARCHITECTURES)
+def test_linear_ngrams_add_per_feature_logits_start_at_zero_and_survive_save_load(config_class, model_class, tmp_path):
+    network = _model(config_class, model_class).eval()
+    model = _model(config_class, model_class, linear_bigram_buckets=7, linear_logit_scale=4.0).eval()
+    table = model.linear_ngrams.weight.weight
+    assert table.shape == (40 + 7, 5) and not table.any()
+    # At zero the wide & deep model is its network: the network's weights give its logits.
+    assert model.load_state_dict(network.state_dict(), strict=False).missing_keys == ["linear_ngrams.weight.weight"]
+    torch.testing.assert_close(model(input_ids=INPUT_IDS).logits, network(input_ids=INPUT_IDS).logits)
+    torch.nn.init.normal_(table)  # as after training
+    ids = torch.tensor([[2, 3, 4, 0]])
+    bigram_rows = 40 + (ids[0, :2] * BIGRAM_HASH_MULTIPLIER + ids[0, 1:3]) % 7  # (2, 3) and (3, 4), none with padding
+    features = torch.cat([ids[0, :3], bigram_rows])
+    expected = network(input_ids=ids).logits[0] + 4.0 * table[features].sum(dim=0) / math.sqrt(5)
+    torch.testing.assert_close(model(input_ids=ids).logits[0], expected)
+    padded = torch.nn.functional.pad(INPUT_IDS, (0, 10))
+    torch.testing.assert_close(model(input_ids=padded).logits, model(input_ids=INPUT_IDS).logits)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert (loaded.config.linear_bigram_buckets, loaded.config.linear_logit_scale) == (7, 4.0)
+    torch.testing.assert_close(loaded.linear_ngrams.weight.weight, table)
+    torch.testing.assert_close(loaded(input_ids=INPUT_IDS).logits, model(input_ids=INPUT_IDS).logits)
+
+
 def _tfidf(bigram_buckets: int = 7) -> MeliTfidfForSequenceClassification:
     """A TF-IDF model that keeps every feature."""
     torch.manual_seed(0)

@@ -269,8 +269,20 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
         train("--bigram_buckets", "-1")
     with pytest.raises(ValueError, match="--word_vectors: --model tfidf has no word embeddings"):
         train("--model", "tfidf", "--word_vectors", str(sample_dir / "word_vectors.txt.gz"))
-    with pytest.raises(ValueError, match="--min_document_frequency: --model cnn has no TF-IDF features to drop"):
+    with pytest.raises(
+        ValueError, match="--min_document_frequency: --model cnn has no such part; it applies to tfidf"
+    ):
         train("--model", "cnn", "--min_document_frequency", "2")
+    with pytest.raises(ValueError, match="--bigram_buckets: --model lstm has no such part; it applies to mlp, tfidf"):
+        train("--model", "lstm", "--bigram_buckets", "1000")
+    with pytest.raises(
+        ValueError, match="--linear_bigram_buckets: --model tfidf has no such part; it applies to mlp, c"
+    ):
+        train("--model", "tfidf", "--linear_bigram_buckets", "1000")
+    with pytest.raises(ValueError, match="--linear_bigram_buckets -1: must be 0 \\(off\\) or a bucket count"):
+        train("--model", "lstm", "--linear_bigram_buckets", "-1")
+    with pytest.raises(ValueError, match="--linear_logit_scale 0.0: must be above 0"):
+        train("--model", "lstm", "--linear_logit_scale", "0")
     with pytest.raises(ValueError, match="--min_document_frequency 0: must be at least 1"):
         train("--model", "tfidf", "--min_document_frequency", "0")
     with pytest.raises(ValueError, match="--min_document_frequency 2001: no feature is held by that many of the 2000"):
