@@ -23,6 +23,9 @@ class MeliWordConfig(PreTrainedConfig):
         linear_bigram_buckets (`int`): 0: the network alone. Otherwise a linear classifier over the title's words and
             its word bigrams hashed into this many buckets adds its logits to the network's (wide & deep): one weight
             per feature and category, `(vocab_size + linear_bigram_buckets) * num_labels` in all.
+        linear_combination (`str`): `"sum"`: the linear part's logits are added to the network's, one model trained
+            on one loss (wide & deep); `"mixture"`: each part is trained on its own loss (the same labels and
+            teacher) and predicts the mean of the two parts' probabilities, as an ensemble of two models would.
         linear_logit_scale (`float`): the linear part's weights are stored divided by this, so that Adam moves its
             logits this many times faster than the network's (Adam's step does not depend on a gradient's size).
     """
@@ -35,6 +38,7 @@ class MeliWordConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     pad_token_id: int | None = 0
     linear_bigram_buckets: int = 0
+    linear_combination: Literal["sum", "mixture"] = "sum"
     linear_logit_scale: float | int = 10.0
 
 

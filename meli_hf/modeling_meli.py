@@ -8,7 +8,9 @@ Padding never reaches a prediction: the MLP averages real tokens only, the CNN m
 the LSTM reads packed sequences, the TF-IDF model gives padding no weight.
 """
 
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -40,6 +42,20 @@ def word_and_bigram_features(
         return input_ids, attention_mask
     bigram_ids, bigram_mask = hashed_bigrams(input_ids, attention_mask, buckets)
     return torch.cat([input_ids, bigram_ids + vocab_size], dim=1), torch.cat([attention_mask, bigram_mask], dim=1)
+
+
+def mixture_logits(part_logits: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Logits of the mean of the parts' probabilities: their softmax is that mean."""
+    log_probabilities = torch.stack([logits.log_softmax(dim=-1) for logits in part_logits])
+    return torch.logsumexp(log_probabilities, dim=0) - math.log(len(part_logits))
+
+
+@dataclass
+class MeliClassifierOutput(SequenceClassifierOutput):
+    """`SequenceClassifierOutput` plus, in training, the logits of each part of a model whose prediction is a
+    mixture (`linear_combination="mixture"`): each part has its own loss."""
+
+    part_logits: tuple[torch.Tensor, ...] | None = None
 
 
 class MeliDropout(nn.Dropout):
@@ -138,7 +154,9 @@ class MeliLinearNgramClassifier(nn.Module):
     words and its hashed word bigrams, each real feature weighted by `1/sqrt(features)` (a unit-length count vector
     when they are distinct). Its rows are the TF-IDF model's full-rank evidence (a rare `32gb` or model number
     names its category), which the network's low-rank word vectors blur; in the real sample's ensembles that model
-    added more than a second network did. The weights are stored divided by `linear_logit_scale`, so Adam, whose
+    added more than a second network did. Its logits are added to the network's, or (`linear_combination=
+    "mixture"`) each part is trained on its own loss and the prediction is the mean of their probabilities, an
+    ensemble of the two in one forward pass. The weights are stored divided by `linear_logit_scale`, so Adam, whose
     steps do not depend on a gradient's size, moves these logits that many times faster than the network's: the
     TF-IDF model learns at 0.1, the LSTM at 1e-3."""
 
@@ -227,7 +245,7 @@ class MeliPreTrainedModel(PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-    ) -> SequenceClassifierOutput:
+    ) -> MeliClassifierOutput:
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         embeddings = self.embeddings(input_ids)
@@ -235,10 +253,19 @@ class MeliPreTrainedModel(PreTrainedModel):
             embeddings = embeddings.detach()
         embeddings = self.embedding_dropout(embeddings)
         logits = self.classifier(self.encoder(embeddings, attention_mask, input_ids))
+        part_logits = None
         if self.linear_ngrams is not None:
-            logits = logits + self.linear_ngrams(input_ids, attention_mask)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+            linear_logits = self.linear_ngrams(input_ids, attention_mask)
+            if self.config.linear_combination == "sum":
+                logits = logits + linear_logits
+            else:
+                part_logits = (logits, linear_logits)
+                logits = mixture_logits(part_logits)
+        loss = None
+        if labels is not None:
+            loss = sum(nn.functional.cross_entropy(part, labels) for part in (part_logits or (logits,)))
+        # Evaluation and prediction read the logits alone (the Trainer would gather any other output).
+        return MeliClassifierOutput(loss=loss, logits=logits, part_logits=part_logits if self.training else None)
 
 
 class MeliMLPForSequenceClassification(MeliPreTrainedModel):

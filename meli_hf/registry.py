@@ -43,6 +43,7 @@ ARCHITECTURE_FIELDS = {
     "hidden_layers",
     "bigram_buckets",
     "linear_bigram_buckets",
+    "linear_combination",
     "linear_logit_scale",
     "min_document_frequency",
     "dropout",

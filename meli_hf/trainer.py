@@ -57,7 +57,14 @@ class ClassBalancedLoss:
         return self._weights[power]
 
     def __call__(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-        logits = outputs["logits"].float()
+        # A model whose prediction is a mixture of parts trains each part on its own loss.
+        parts = outputs.get("part_logits") or (outputs["logits"],)
+        losses = sum(self.row_losses(logits.float(), labels) for logits in parts)
+        # The Trainer expects the loss normalised over the whole accumulated batch when it passes its size.
+        return losses.mean() if num_items_in_batch is None else losses.sum() / num_items_in_batch
+
+    def row_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss of each row of the batch."""
         weights = self.weights.to(logits.device)
         losses = nn.functional.cross_entropy(
             logits,
@@ -73,8 +80,7 @@ class ClassBalancedLoss:
                 logits, self.teacher[TEACHER_IDS], self.teacher[TEACHER_LOG_PROBS], temperature
             )
             losses = (1 - alpha) * losses + alpha * temperature**2 * weights[labels] * divergence
-        # The Trainer expects the loss normalised over the whole accumulated batch when it passes its size.
-        return losses.mean() if num_items_in_batch is None else losses.sum() / num_items_in_batch
+        return losses
 
 
 def sparse_gradient_obstacle(args) -> str | None:

@@ -39,6 +39,10 @@ def require_at_least_one(arguments, *names: str) -> None:
         require(value is None or value >= 1, name, value, "must be at least 1")
 
 
+# Settings of the linear part that `--linear_bigram_buckets` adds, which mean nothing without it.
+LINEAR_PART_SETTINGS = ("linear_combination", "linear_logit_scale")
+
+
 def applies_to(name: str) -> str:
     """The `--model` values whose architecture has the field `name`."""
     return ", ".join(model for model in MODELS if name in architecture_fields(model))
@@ -72,6 +76,14 @@ class ModelArguments:
         metadata={
             "help": "mlp, cnn, lstm: add a linear classifier over the title's words and its word bigrams hashed into "
             "this many buckets, its logits summed with the network's (wide & deep; default 0: off)."
+        },
+    )
+    linear_combination: Literal["sum", "mixture"] | None = field(
+        default=None,
+        metadata={
+            "help": "With --linear_bigram_buckets: sum: its logits are added to the network's (one loss); mixture: "
+            "each part is trained on its own loss and the prediction is the mean of their probabilities (default "
+            "sum)."
         },
     )
     linear_logit_scale: float | None = field(
@@ -116,7 +128,7 @@ class ModelArguments:
         require_at_least_one(
             self, "embedding_dim", "num_filters", "lstm_hidden_size", "lstm_num_layers", "min_document_frequency"
         )
-        for name in ("min_document_frequency", "bigram_buckets", "linear_bigram_buckets", "linear_logit_scale"):
+        for name in ("min_document_frequency", "bigram_buckets", "linear_bigram_buckets", *LINEAR_PART_SETTINGS):
             # A shape flag that the architecture lacks would otherwise be ignored in silence.
             if getattr(self, name) is not None and name not in architecture_fields(self.model):
                 raise MeliError(f"--{name}: --model {self.model} has no such part; it applies to {applies_to(name)}.")
@@ -125,6 +137,9 @@ class ModelArguments:
             require(value is None or value >= 0, name, value, "must be 0 (off) or a bucket count")
         scale = self.linear_logit_scale
         require(scale is None or scale > 0, "linear_logit_scale", scale, "must be above 0")
+        for name in LINEAR_PART_SETTINGS:
+            if getattr(self, name) is not None and not self.linear_bigram_buckets:
+                raise MeliError(f"--{name} applies to a linear part: add --linear_bigram_buckets N")
 
 
 @dataclass

@@ -283,6 +283,8 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
         train("--model", "lstm", "--linear_bigram_buckets", "-1")
     with pytest.raises(ValueError, match="--linear_logit_scale 0.0: must be above 0"):
         train("--model", "lstm", "--linear_logit_scale", "0")
+    with pytest.raises(ValueError, match="--linear_combination applies to a linear part: add --linear_bigram_buckets"):
+        train("--model", "lstm", "--linear_combination", "mixture")
     with pytest.raises(ValueError, match="--min_document_frequency 0: must be at least 1"):
         train("--model", "tfidf", "--min_document_frequency", "0")
     with pytest.raises(ValueError, match="--min_document_frequency 2001: no feature is held by that many of the 2000"):
