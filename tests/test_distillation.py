@@ -55,7 +55,13 @@ def test_a_teacher_changes_training_and_alpha_zero_is_plain_training(sample_dir,
 
 @pytest.mark.parametrize(
     ("model", "flags"),
-    [("cnn", ["--num_filters", "8"]), ("lstm", ["--lstm_hidden_size", "16"]), ("tfidf", []), ("beto", [])],
+    [
+        ("cnn", ["--num_filters", "8"]),
+        ("lstm", ["--lstm_hidden_size", "16"]),
+        ("lstm", ["--lstm_hidden_size", "16", "--linear_bigram_buckets", "256", "--linear_combination", "mixture"]),
+        ("tfidf", []),
+        ("beto", []),
+    ],
 )
 def test_every_student_kind_learns_from_a_teacher(model, flags, sample_dir, teacher_dir, tiny_bert_dir, tmp_path):
     if model == "beto":
@@ -66,6 +72,9 @@ def test_every_student_kind_learns_from_a_teacher(model, flags, sample_dir, teac
         for a in ("0", "1")
     }
     assert any(not torch.equal(alpha["0"][name], alpha["1"][name]) for name in alpha["0"])
+    # A mixture's linear part is taught on its own loss too.
+    linear_parts = [name for name in alpha["0"] if name.startswith("linear_ngrams.")]
+    assert all(not torch.equal(alpha["0"][name], alpha["1"][name]) for name in linear_parts)
 
 
 def test_teacher_targets_are_computed_once(sample_dir, teacher_dir, tmp_path, monkeypatch):

@@ -199,6 +199,12 @@ def test_class_balanced_loss_gives_every_class_the_same_total_weight():
     expected = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
     torch.testing.assert_close(loss({"logits": logits}, labels), expected)
 
+    # A model whose prediction mixes parts trains each part on its own loss, not the mixture's logits.
+    other = torch.randn(5, 4)
+    mixture = {"logits": torch.zeros(5, 4), "part_logits": (logits, other)}
+    other_loss = torch.nn.functional.cross_entropy(other, labels, label_smoothing=0.1)
+    torch.testing.assert_close(loss(mixture, labels), expected + other_loss)
+
 
 def test_class_balance_flag_trains_with_the_weighted_loss(sample_dir, tmp_path, monkeypatch):
     losses_seen = []
