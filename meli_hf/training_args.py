@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -75,7 +76,7 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "mlp, cnn, lstm: add a linear classifier over the title's words and its word bigrams hashed into "
-            "this many buckets, its logits summed with the network's (wide & deep; default 0: off)."
+            "this many buckets beside the network, combined as --linear_combination says (default 0: off)."
         },
     )
     linear_combination: Literal["sum", "mixture"] | None = field(
@@ -136,7 +137,7 @@ class ModelArguments:
             value = getattr(self, name)
             require(value is None or value >= 0, name, value, "must be 0 (off) or a bucket count")
         scale = self.linear_logit_scale
-        require(scale is None or scale > 0, "linear_logit_scale", scale, "must be above 0")
+        require(scale is None or 0 < scale < math.inf, "linear_logit_scale", scale, "must be a finite number above 0")
         for name in LINEAR_PART_SETTINGS:
             if getattr(self, name) is not None and not self.linear_bigram_buckets:
                 raise MeliError(f"--{name} applies to a linear part: add --linear_bigram_buckets N")

@@ -287,8 +287,9 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
         train("--model", "tfidf", "--linear_bigram_buckets", "1000")
     with pytest.raises(ValueError, match="--linear_bigram_buckets -1: must be 0 \\(off\\) or a bucket count"):
         train("--model", "lstm", "--linear_bigram_buckets", "-1")
-    with pytest.raises(ValueError, match="--linear_logit_scale 0.0: must be above 0"):
-        train("--model", "lstm", "--linear_logit_scale", "0")
+    for scale in ("0", "nan", "inf"):
+        with pytest.raises(ValueError, match=f"--linear_logit_scale {float(scale)}: must be a finite number above 0"):
+            train("--model", "lstm", "--linear_logit_scale", scale)
     with pytest.raises(ValueError, match="--linear_combination applies to a linear part: add --linear_bigram_buckets"):
         train("--model", "lstm", "--linear_combination", "mixture")
     with pytest.raises(ValueError, match="--min_document_frequency 0: must be at least 1"):
