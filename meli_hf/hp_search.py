@@ -44,6 +44,7 @@ from .registry import (
 from .tokenization import MODEL_MAX_LENGTH
 from .training import (
     build_trainer,
+    check_distilled_parts,
     count_labels,
     fit_idf,
     load_data,
@@ -325,9 +326,9 @@ def run_hp_search(
     id2label = dict(enumerate(label_names))
     tokenizer = build_tokenizer(model_args, data_args, dataset, data_dir)
     vectors = load_model_word_vectors(model_args, tokenizer, training_args.seed)
-    set_max_seq_length(
-        tokenizer, build_model(model_args, tokenizer, id2label, vectors), data_args.max_seq_length or MODEL_MAX_LENGTH
-    )
+    model = build_model(model_args, tokenizer, id2label, vectors)
+    set_max_seq_length(tokenizer, model, data_args.max_seq_length or MODEL_MAX_LENGTH)
+    check_distilled_parts(training_args, model.config)
     label_counts = count_labels(dataset["train"], len(label_names))
     train_rows = len(dataset["train"])
     inputs = prepare_datasets(dataset, tokenizer, model_args.model, tokenizer.model_max_length, training_args)

@@ -38,7 +38,8 @@ def _distillation_note(teachers: list[str], training_args) -> str:
     )
     if (copies := training_args.distill_augment) > 0:
         asked += f", and of {copies} perturbed {'copies' if copies > 1 else 'copy'} of each title"
-    return f"\n- Distilled from {', '.join(f'`{t}`' for t in teachers)} ({asked})"
+    taught = "" if training_args.distill_linear_part else "; its linear part learned from the labels alone"
+    return f"\n- Distilled from {', '.join(f'`{t}`' for t in teachers)} ({asked}){taught}"
 
 
 def plot_learning_curves(log_history: list[dict], path: str | Path) -> None:

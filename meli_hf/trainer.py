@@ -57,14 +57,18 @@ class ClassBalancedLoss:
         return self._weights[power]
 
     def __call__(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-        # A model whose prediction is a mixture of parts trains each part on its own loss.
+        # A model whose prediction is a mixture of parts trains each part on its own loss; with
+        # `--distill_linear_part false` the linear part (the second) learns from the labels alone.
         parts = outputs.get("part_logits") or (outputs["logits"],)
-        losses = sum(self.row_losses(logits.float(), labels) for logits in parts)
+        losses = sum(
+            self.row_losses(logits.float(), labels, distill=part == 0 or self.args.distill_linear_part)
+            for part, logits in enumerate(parts)
+        )
         # The Trainer expects the loss normalised over the whole accumulated batch when it passes its size.
         return losses.mean() if num_items_in_batch is None else losses.sum() / num_items_in_batch
 
-    def row_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The loss of each row of the batch."""
+    def row_losses(self, logits: torch.Tensor, labels: torch.Tensor, distill: bool = True) -> torch.Tensor:
+        """The loss of each row of the batch; `distill`: with the teacher's term, where the batch has targets."""
         weights = self.weights.to(logits.device)
         losses = nn.functional.cross_entropy(
             logits,
@@ -74,7 +78,7 @@ class ClassBalancedLoss:
             # The Trainer skips its own label smoother when a `compute_loss_func` is given, so it is applied here.
             label_smoothing=self.args.label_smoothing_factor,
         )
-        if self.teacher is not None and (alpha := self.args.distill_alpha) > 0:
+        if distill and self.teacher is not None and (alpha := self.args.distill_alpha) > 0:
             temperature = self.args.distill_temperature
             divergence = distillation_divergence(
                 logits, self.teacher[TEACHER_IDS], self.teacher[TEACHER_LOG_PROBS], temperature

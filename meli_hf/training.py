@@ -184,6 +184,18 @@ def set_max_seq_length(tokenizer: PreTrainedTokenizerBase, model, max_seq_length
     tokenizer.model_max_length = max_seq_length
 
 
+def check_distilled_parts(training_args: TrainingArguments, config) -> None:
+    """`--distill_linear_part false` says what the linear part of a mixture learns from: a student without one
+    would train as if it were not given."""
+    if training_args.distill_linear_part:
+        return
+    if not (getattr(config, "linear_bigram_buckets", 0) and config.linear_combination == "mixture"):
+        raise MeliError(
+            "--distill_linear_part false applies to a student whose linear part is trained on its own loss: add "
+            "--linear_bigram_buckets N --linear_combination mixture"
+        )
+
+
 def count_labels(train, num_labels: int) -> torch.Tensor:
     """Training rows per label, which weigh the class-balanced loss."""
     return torch.bincount(torch.as_tensor(train.with_format("numpy")["label"][:]), minlength=num_labels)
@@ -275,6 +287,7 @@ def run_training(
         model = build_model(model_args, tokenizer, id2label, vectors)
         max_seq_length = data_args.max_seq_length or MODEL_MAX_LENGTH
     set_max_seq_length(tokenizer, model, max_seq_length)
+    check_distilled_parts(training_args, model.config)
     logger.info(
         "model %s: %d parameters, vocabulary %d, device %s, %d processes",
         model_args.model,

@@ -289,6 +289,14 @@ class MeliTrainingArguments(TrainingArguments):
     distill_top_k: int = field(
         default=10, metadata={"help": "With --teacher: categories per title kept of the teachers' probabilities."}
     )
+    distill_linear_part: bool = field(
+        default=True,
+        metadata={
+            "help": "With --teacher and a --linear_combination mixture student: the linear part learns from the "
+            "teachers as the network does (true), or from the labels alone (false), so that its mistakes stay its "
+            "own rather than the teachers'."
+        },
+    )
     distill_augment: int = field(
         default=0,
         metadata={

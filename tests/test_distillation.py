@@ -77,6 +77,23 @@ def test_every_student_kind_learns_from_a_teacher(model, flags, sample_dir, teac
     assert all(not torch.equal(alpha["0"][name], alpha["1"][name]) for name in linear_parts)
 
 
+def test_a_mixture_student_can_teach_its_network_alone(sample_dir, teacher_dir, tmp_path):
+    # No clipping: the global gradient norm would tie the linear part's step to the network's gradients.
+    common = ["--model", "lstm", "--max_steps", "3", "--lstm_hidden_size", "16", "--max_grad_norm", "0"]
+    common += ["--linear_bigram_buckets", "256", "--linear_combination", "mixture", "--teacher", str(teacher_dir)]
+    labels_only = train_steps(sample_dir, tmp_path / "alpha0", *common, "--distill_alpha", "0")
+    network_taught = train_steps(
+        sample_dir, tmp_path / "network", *common, "--distill_alpha", "1", "--distill_linear_part", "false"
+    )
+    linear_parts = [name for name in labels_only if name.startswith("linear_ngrams.")]
+    assert linear_parts
+    for name, weights in labels_only.items():
+        same = torch.equal(network_taught[name], weights)
+        assert same if name in linear_parts else not same, name
+    card = (tmp_path / "network" / "README.md").read_text()
+    assert "its linear part learned from the labels alone" in card
+
+
 def test_teacher_targets_are_computed_once(sample_dir, teacher_dir, tmp_path, monkeypatch):
     arguments = ["--model", "mlp", "--max_steps", "1", "--teacher", str(teacher_dir), "--distill_top_k", "3"]
     train_steps(sample_dir, tmp_path / "first", *arguments)
@@ -169,12 +186,27 @@ def test_teachers_with_other_categories_are_refused(sample_dir, teacher_dir, tmp
         (["--teacher", "TEACHER", "--distill_augment", "-1"], "--distill_augment -1: must be 0 (none) or more"),
         (["--distill_augment", "1"], "--distill_augment applies to distillation: add --teacher CHECKPOINT"),
         (["--teacher", "SAMPLE"], "neither a checkpoint folder (no config.json) nor an ensemble file"),
+        (["--distill_linear_part", "false"], "--distill_linear_part applies to distillation: add --teacher"),
     ],
 )
 def test_distillation_settings_are_checked_before_any_work(flags, message, sample_dir, teacher_dir, tmp_path):
     flags = [{"TEACHER": str(teacher_dir), "SAMPLE": str(sample_dir)}.get(flag, flag) for flag in flags]
     with pytest.raises(MeliError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_training_arguments(["--output_dir", str(tmp_path), *SHORT_RUN, *flags])
+
+
+@pytest.mark.parametrize(
+    "flags", [[], ["--linear_bigram_buckets", "256"]], ids=["no linear part", "a linear part summed"]
+)
+def test_distilling_the_network_alone_needs_a_mixture_student(flags, sample_dir, teacher_dir, tmp_path, monkeypatch):
+    def no_teacher_loading(*args, **kwargs):
+        raise AssertionError("the teachers were asked before the student was checked")
+
+    monkeypatch.setattr(meli_hf.distillation, "Predictor", no_teacher_loading)
+    arguments = ["--model", "lstm", "--max_steps", "1", "--teacher", str(teacher_dir), *flags]
+    with pytest.raises(MeliError, match="--distill_linear_part false applies to a student whose linear part is"):
+        train_steps(sample_dir, tmp_path / "out", *arguments, "--distill_linear_part", "false")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_missing_hub_teacher_fails_before_training(sample_dir, tmp_path):
