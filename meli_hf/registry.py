@@ -5,6 +5,7 @@ names elsewhere."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -246,10 +247,32 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
         label2id=label2id,
         **architecture,
     )
+    check_model_fits_in_memory(spec.model_class, config, architecture)
     model = spec.model_class(config)
     if vectors is not None:
         model.load_word_vectors(torch.from_numpy(vectors.matrix))
     return model
+
+
+def check_model_fits_in_memory(model_class, config, sizes: dict) -> None:
+    """Tables sized by flags (buckets, vocabulary, widths) can ask for more memory than the machine has, and then
+    fail in the allocator, or get the process killed mid-run, without a word on which flag asked. Counted on the meta
+    device, which allocates nothing."""
+    with torch.device("meta"):
+        model = model_class(config)
+    # A TF-IDF model that drops rare features allocates its weight matrix once `fit_idf` knows how many it keeps.
+    unfitted = getattr(config, "num_features", 0) is None and config.min_document_frequency > 1
+    weights = sum(p.numel() for name, p in model.named_parameters() if not (unfitted and name == "classifier.weight"))
+    # Float32 weights with AdamW's two moments, and the buffers.
+    needed = 3 * 4 * weights + sum(buffer.numel() * buffer.element_size() for buffer in model.buffers())
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > memory:
+        given = [f"--{name} {value}" for name, value in sizes.items() if type(value) is int]
+        raise MeliError(
+            f"with {', '.join([*given, f'{config.vocab_size:,} words'])} the model needs {needed / 2**30:.1f} GiB "
+            f"to train (float32 weights, AdamW's two moments and buffers), more than this machine's "
+            f"{memory / 2**30:.1f} GiB: lower those sizes or --max_vocabulary_words"
+        )
 
 
 def build_collator(model: str, tokenizer: PreTrainedTokenizerBase):

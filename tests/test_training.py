@@ -31,6 +31,26 @@ def train(*flags: str) -> dict:
     )
 
 
+@pytest.mark.parametrize(
+    ("model", "flags", "named"),
+    [
+        ("mlp", ["--bigram_buckets", "1000000000"], "--bigram_buckets 1000000000"),
+        ("lstm", ["--linear_bigram_buckets", "100000000"], "--linear_bigram_buckets 100000000"),
+        ("cnn", ["--embedding_dim", "10000000"], "--embedding_dim 10000000"),
+        (
+            "tfidf",
+            ["--bigram_buckets", "10000000000", "--min_document_frequency", "2"],
+            "--bigram_buckets 10000000000",
+        ),
+    ],
+)
+def test_a_model_larger_than_memory_is_refused_before_it_is_allocated(model, flags, named, sample_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    with pytest.raises(MeliError, match=f"with .*{named}, .* the model needs [0-9.]+ GiB to train .* more than this"):
+        train("--model", model, "--data_dir", str(sample_dir), "--output_dir", str(output_dir), *flags)
+    assert not output_dir.exists()
+
+
 def resolved_training_args(model: str, *flags: str) -> MeliTrainingArguments:
     """Training arguments as `scripts/train.py --model MODEL FLAGS` parses them."""
     return parse_training_arguments(["--model", model, *flags])[2]
