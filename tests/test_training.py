@@ -202,7 +202,7 @@ def test_challenge_csv_trains_its_own_vocabulary(sample_dir, tmp_path):
 
 def test_class_balanced_loss_gives_every_class_the_same_total_weight():
     counts = torch.tensor([90, 9, 1, 0])
-    settings = SimpleNamespace(class_balance=1.0, label_smoothing_factor=0.0)
+    settings = SimpleNamespace(class_balance=1.0, label_smoothing_factor=0.0, distill_linear_part=True)
     loss = ClassBalancedLoss(counts, settings)
     totals = loss.weights * counts
     torch.testing.assert_close(totals[:3], totals[:1].expand(3))
