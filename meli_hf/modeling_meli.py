@@ -298,16 +298,21 @@ class MeliTfidfForSequenceClassification(PreTrainedModel):
         super().__init__(config)
         features = config.vocab_size + config.bigram_buckets
         rows = features if config.num_features is None else config.num_features
-        # A model that will drop rare features gets its weights from `fit_idf`: none are allocated before (the full
-        # matrix can be many times the kept one).
-        unfitted = config.num_features is None and config.min_document_frequency > 1
-        self.classifier = nn.EmbeddingBag(rows, config.num_labels, mode="sum", device="meta" if unfitted else None)
+        self.classifier = nn.EmbeddingBag(
+            rows, config.num_labels, mode="sum", device="meta" if self.weights_await_fit else None
+        )
         self.bias = nn.Parameter(torch.zeros(config.num_labels))
         # Saved with the weights, since a checkpoint's weights mean nothing without the idf they were trained with,
         # and the weight row of each feature (-1: dropped).
         self.register_buffer("idf", torch.ones(features))
         self.register_buffer("feature_rows", torch.arange(features))
         self.post_init()
+
+    @property
+    def weights_await_fit(self) -> bool:
+        """A model that will drop rare features gets its weight matrix from `fit_idf`: none is allocated before (the
+        full matrix can be many times the kept one)."""
+        return self.config.num_features is None and self.config.min_document_frequency > 1
 
     def _init_weights(self, module: nn.Module) -> None:
         # A linear classifier starts at zero, as scikit-learn's: all categories alike, no random feature weights.

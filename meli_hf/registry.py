@@ -261,8 +261,8 @@ def check_model_fits_in_memory(model_class, config, sizes: dict) -> None:
     with torch.device("meta"):
         model = model_class(config)
     # A TF-IDF model that drops rare features allocates its weight matrix once `fit_idf` knows how many it keeps.
-    unfitted = getattr(config, "num_features", 0) is None and config.min_document_frequency > 1
-    weights = sum(p.numel() for name, p in model.named_parameters() if not (unfitted and name == "classifier.weight"))
+    deferred = model.classifier.weight if getattr(model, "weights_await_fit", False) else None
+    weights = sum(parameter.numel() for parameter in model.parameters() if parameter is not deferred)
     # Float32 weights with AdamW's two moments, and the buffers.
     needed = 3 * 4 * weights + sum(buffer.numel() * buffer.element_size() for buffer in model.buffers())
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
