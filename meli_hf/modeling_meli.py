@@ -50,10 +50,20 @@ def mixture_logits(part_logits: tuple[torch.Tensor, ...]) -> torch.Tensor:
     return torch.logsumexp(log_probabilities, dim=0) - math.log(len(part_logits))
 
 
+def product_logits(part_logits: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Logits of the normalised product of the parts' probabilities (their geometric mean): the mean of their
+    log-probabilities."""
+    return torch.stack([logits.log_softmax(dim=-1) for logits in part_logits]).mean(dim=0)
+
+
+# How a model whose parts are trained apart combines their logits into its prediction (`linear_combination`).
+PART_COMBINATIONS = {"mixture": mixture_logits, "product": product_logits}
+
+
 @dataclass
 class MeliClassifierOutput(SequenceClassifierOutput):
     """`SequenceClassifierOutput` plus, in training, the logits of each part of a model whose prediction is a
-    mixture (`linear_combination="mixture"`): each part has its own loss."""
+    mixture or product of parts (`linear_combination`): each part has its own loss."""
 
     part_logits: tuple[torch.Tensor, ...] | None = None
 
@@ -155,10 +165,10 @@ class MeliLinearNgramClassifier(nn.Module):
     when they are distinct). Its rows are the TF-IDF model's full-rank evidence (a rare `32gb` or model number
     names its category), which the network's low-rank word vectors blur; in the real sample's ensembles that model
     added more than a second network did. Its logits are added to the network's, or (`linear_combination=
-    "mixture"`) each part is trained on its own loss and the prediction is the mean of their probabilities, an
-    ensemble of the two in one forward pass. The weights are stored divided by `linear_logit_scale`, so Adam, whose
-    steps do not depend on a gradient's size, moves these logits that many times faster than the network's: the
-    TF-IDF model learns at 0.1, the LSTM at 1e-3."""
+    "mixture"`, `"product"`) each part is trained on its own loss and the prediction is the mean, or the normalised
+    product, of their probabilities: an ensemble of the two in one forward pass. The weights are stored divided by
+    `linear_logit_scale`, so Adam, whose steps do not depend on a gradient's size, moves these logits that many
+    times faster than the network's: the TF-IDF model learns at 0.1, the LSTM at 1e-3."""
 
     def __init__(self, config: MeliWordConfig):
         super().__init__()
@@ -245,7 +255,14 @@ class MeliPreTrainedModel(PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        output_part_logits: bool | None = None,
     ) -> MeliClassifierOutput:
+        r"""
+        output_part_logits (`bool`, *optional*):
+            Return the logits of each part of a model whose parts are trained apart (`config.trains_parts_apart`).
+            By default in training only: evaluation and prediction read the logits alone (the Trainer would gather
+            any other output).
+        """
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         embeddings = self.embeddings(input_ids)
@@ -256,16 +273,17 @@ class MeliPreTrainedModel(PreTrainedModel):
         part_logits = None
         if self.linear_ngrams is not None:
             linear_logits = self.linear_ngrams(input_ids, attention_mask)
-            if self.config.linear_combination == "sum":
-                logits = logits + linear_logits
-            else:
+            if self.config.trains_parts_apart:
                 part_logits = (logits, linear_logits)
-                logits = mixture_logits(part_logits)
+                logits = PART_COMBINATIONS[self.config.linear_combination](part_logits)
+            else:
+                logits = logits + linear_logits
         loss = None
         if labels is not None:
             loss = sum(nn.functional.cross_entropy(part, labels) for part in (part_logits or (logits,)))
-        # Evaluation and prediction read the logits alone (the Trainer would gather any other output).
-        return MeliClassifierOutput(loss=loss, logits=logits, part_logits=part_logits if self.training else None)
+        if not (self.training if output_part_logits is None else output_part_logits):
+            part_logits = None
+        return MeliClassifierOutput(loss=loss, logits=logits, part_logits=part_logits)
 
 
 class MeliMLPForSequenceClassification(MeliPreTrainedModel):

@@ -57,7 +57,7 @@ class ClassBalancedLoss:
         return self._weights[power]
 
     def __call__(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-        # A model whose prediction is a mixture of parts trains each part on its own loss; with
+        # A model whose prediction combines parts trained apart trains each part on its own loss; with
         # `--distill_linear_part false` the linear part (the second) learns from the labels alone.
         parts = outputs.get("part_logits") or (outputs["logits"],)
         losses = sum(

@@ -79,12 +79,12 @@ class ModelArguments:
             "this many buckets beside the network, combined as --linear_combination says (default 0: off)."
         },
     )
-    linear_combination: Literal["sum", "mixture"] | None = field(
+    linear_combination: Literal["sum", "mixture", "product"] | None = field(
         default=None,
         metadata={
             "help": "With --linear_bigram_buckets: sum: its logits are added to the network's (one loss); mixture: "
-            "each part is trained on its own loss and the prediction is the mean of their probabilities (default "
-            "sum)."
+            "each part is trained on its own loss and the prediction is the mean of their probabilities; product: "
+            "trained as mixture, the prediction is their normalised product (default sum)."
         },
     )
     linear_logit_scale: float | None = field(
@@ -292,9 +292,9 @@ class MeliTrainingArguments(TrainingArguments):
     distill_linear_part: bool = field(
         default=True,
         metadata={
-            "help": "With --teacher and a --linear_combination mixture student: the linear part learns from the "
-            "teachers as the network does (true), or from the labels alone (false), so that its mistakes stay its "
-            "own rather than the teachers'."
+            "help": "With --teacher and a --linear_combination mixture or product student: the linear part learns "
+            "from the teachers as the network does (true), or from the labels alone (false), so that its mistakes "
+            "stay its own rather than the teachers'."
         },
     )
     distill_augment: int = field(

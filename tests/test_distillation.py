@@ -77,10 +77,13 @@ def test_every_student_kind_learns_from_a_teacher(model, flags, sample_dir, teac
     assert all(not torch.equal(alpha["0"][name], alpha["1"][name]) for name in linear_parts)
 
 
-def test_a_mixture_student_can_teach_its_network_alone(sample_dir, teacher_dir, tmp_path):
+@pytest.mark.parametrize("combination", ["mixture", "product"])
+def test_a_student_with_parts_trained_apart_can_teach_its_network_alone(
+    combination, sample_dir, teacher_dir, tmp_path
+):
     # No clipping: the global gradient norm would tie the linear part's step to the network's gradients.
     common = ["--model", "lstm", "--max_steps", "3", "--lstm_hidden_size", "16", "--max_grad_norm", "0"]
-    common += ["--linear_bigram_buckets", "256", "--linear_combination", "mixture", "--teacher", str(teacher_dir)]
+    common += ["--linear_bigram_buckets", "256", "--linear_combination", combination, "--teacher", str(teacher_dir)]
     labels_only = train_steps(sample_dir, tmp_path / "alpha0", *common, "--distill_alpha", "0")
     network_taught = train_steps(
         sample_dir, tmp_path / "network", *common, "--distill_alpha", "1", "--distill_linear_part", "false"
@@ -198,7 +201,7 @@ def test_distillation_settings_are_checked_before_any_work(flags, message, sampl
 @pytest.mark.parametrize(
     "flags", [[], ["--linear_bigram_buckets", "256"]], ids=["no linear part", "a linear part summed"]
 )
-def test_distilling_the_network_alone_needs_a_mixture_student(flags, sample_dir, teacher_dir, tmp_path, monkeypatch):
+def test_distilling_the_network_alone_needs_parts_trained_apart(flags, sample_dir, teacher_dir, tmp_path, monkeypatch):
     def no_teacher_loading(*args, **kwargs):
         raise AssertionError("the teachers were asked before the student was checked")
 

@@ -147,24 +147,39 @@ def test_linear_ngrams_add_per_feature_logits_start_at_zero_and_survive_save_loa
     torch.testing.assert_close(loaded(input_ids=INPUT_IDS).logits, model(input_ids=INPUT_IDS).logits)
 
 
-def test_linear_mixture_predicts_the_mean_of_the_parts_probabilities_and_trains_each_on_its_own_loss(tmp_path):
+def _mean_of_probabilities(network: torch.Tensor, linear: torch.Tensor) -> torch.Tensor:
+    return (network.softmax(dim=-1) + linear.softmax(dim=-1)) / 2
+
+
+def _normalised_product(network: torch.Tensor, linear: torch.Tensor) -> torch.Tensor:
+    product = (network.softmax(dim=-1) * linear.softmax(dim=-1)).sqrt()
+    return product / product.sum(dim=-1, keepdim=True)
+
+
+@pytest.mark.parametrize(
+    ("combination", "prediction"), [("mixture", _mean_of_probabilities), ("product", _normalised_product)]
+)
+def test_parts_trained_apart_predict_their_combination_and_train_each_on_its_own_loss(
+    combination, prediction, tmp_path
+):
     model = _model(MeliLSTMConfig, MeliLSTMForSequenceClassification, linear_bigram_buckets=7)
-    model.config.linear_combination = "mixture"
+    model.config.linear_combination = combination
     torch.nn.init.normal_(model.linear_ngrams.weight.weight)
     labels = torch.tensor([0, 1, 4])
     output = model.eval()(input_ids=INPUT_IDS, labels=labels)
     network = model.classifier(model.encoder(model.embeddings(INPUT_IDS), (INPUT_IDS != 0).long(), INPUT_IDS))
     linear = model.linear_ngrams(INPUT_IDS, (INPUT_IDS != 0).long())
-    mean = (network.softmax(dim=-1) + linear.softmax(dim=-1)) / 2
-    torch.testing.assert_close(output.logits.softmax(dim=-1), mean)
+    torch.testing.assert_close(output.logits.softmax(dim=-1), prediction(network, linear))
     cross_entropy = torch.nn.functional.cross_entropy
     torch.testing.assert_close(output.loss, cross_entropy(network, labels) + cross_entropy(linear, labels))
     assert output.part_logits is None  # evaluation gathers the logits alone
+    asked = model(input_ids=INPUT_IDS, output_part_logits=True).part_logits
+    torch.testing.assert_close(asked, (network, linear))
     parts = model.train()(input_ids=INPUT_IDS).part_logits
     assert len(parts) == 2 and torch.equal(parts[1], linear)
     model.save_pretrained(tmp_path)
     loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
-    assert loaded.config.linear_combination == "mixture"
+    assert loaded.config.linear_combination == combination
     torch.testing.assert_close(loaded(input_ids=INPUT_IDS).logits, output.logits)
 
 
