@@ -62,8 +62,9 @@ PART_COMBINATIONS = {"mixture": mixture_logits, "product": product_logits}
 
 @dataclass
 class MeliClassifierOutput(SequenceClassifierOutput):
-    """`SequenceClassifierOutput` plus, in training, the logits of each part of a model whose prediction is a
-    mixture or product of parts (`linear_combination`): each part has its own loss."""
+    """`SequenceClassifierOutput` plus, in training, the logits of each part of a model whose parts are trained apart
+    (`linear_combination` `"mixture"` or `"product"`): the network's, then the linear part's, each with its own
+    loss."""
 
     part_logits: tuple[torch.Tensor, ...] | None = None
 

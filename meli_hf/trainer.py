@@ -58,7 +58,8 @@ class ClassBalancedLoss:
 
     def __call__(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
         # A model whose prediction combines parts trained apart trains each part on its own loss; with
-        # `--distill_linear_part false` the linear part (the second) learns from the labels alone.
+        # `--distill_linear_part false` the linear part (the second, as `MeliClassifierOutput` says) learns from the
+        # labels alone.
         parts = outputs.get("part_logits") or (outputs["logits"],)
         losses = sum(
             self.row_losses(logits.float(), labels, distill=part == 0 or self.args.distill_linear_part)
