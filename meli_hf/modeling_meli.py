@@ -44,16 +44,20 @@ def word_and_bigram_features(
     return torch.cat([input_ids, bigram_ids + vocab_size], dim=1), torch.cat([attention_mask, bigram_mask], dim=1)
 
 
+def stacked_log_probabilities(part_logits: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The parts' log-probabilities, stacked along a new first dimension."""
+    return torch.stack([logits.log_softmax(dim=-1) for logits in part_logits])
+
+
 def mixture_logits(part_logits: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """Logits of the mean of the parts' probabilities: their softmax is that mean."""
-    log_probabilities = torch.stack([logits.log_softmax(dim=-1) for logits in part_logits])
-    return torch.logsumexp(log_probabilities, dim=0) - math.log(len(part_logits))
+    return torch.logsumexp(stacked_log_probabilities(part_logits), dim=0) - math.log(len(part_logits))
 
 
 def product_logits(part_logits: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """Logits of the normalised product of the parts' probabilities (their geometric mean): the mean of their
     log-probabilities."""
-    return torch.stack([logits.log_softmax(dim=-1) for logits in part_logits]).mean(dim=0)
+    return stacked_log_probabilities(part_logits).mean(dim=0)
 
 
 # How a model whose parts are trained apart combines their logits into its prediction (`linear_combination`).
@@ -62,9 +66,9 @@ PART_COMBINATIONS = {"mixture": mixture_logits, "product": product_logits}
 
 @dataclass
 class MeliClassifierOutput(SequenceClassifierOutput):
-    """`SequenceClassifierOutput` plus, in training, the logits of each part of a model whose parts are trained apart
-    (`linear_combination` `"mixture"` or `"product"`): the network's, then the linear part's, each with its own
-    loss."""
+    """`SequenceClassifierOutput` plus, in training or when asked (`output_part_logits`), the logits of each part of
+    a model whose parts are trained apart (`linear_combination` `"mixture"` or `"product"`): the network's, then the
+    linear part's, each with its own loss."""
 
     part_logits: tuple[torch.Tensor, ...] | None = None
 
