@@ -179,7 +179,8 @@ def has_word_embeddings(model: str) -> bool:
 
 
 def build_word_tokenizer(dataset: DatasetDict, data_dir: Path, data_args: DataTrainingArguments):
-    """The course's vocabulary when the data carries word ids, otherwise one trained on the train titles."""
+    """The course's vocabulary when the data carries word ids, otherwise one trained on the train titles, numbers
+    and words with digits kept unless `--keep_numbers false` (on the real sample they lift every word model)."""
     if "input_ids" in dataset["train"].column_names:
         if data_args.keep_numbers:
             raise MeliError(
@@ -192,9 +193,8 @@ def build_word_tokenizer(dataset: DatasetDict, data_dir: Path, data_args: DataTr
             raise MeliDataError(data_dir, None, None, f"no {language}_token_to_index.json.gz beside the course files")
         return word_tokenizer_from_vocabulary(read_token_to_index(vocabulary))
     titles = (batch["title"] for batch in dataset["train"].select_columns(["title"]).iter(batch_size=10_000))
-    return train_word_tokenizer(
-        titles, data_args.max_vocabulary_words, data_args.min_word_frequency, data_args.keep_numbers
-    )
+    keep_numbers = data_args.keep_numbers is not False
+    return train_word_tokenizer(titles, data_args.max_vocabulary_words, data_args.min_word_frequency, keep_numbers)
 
 
 def architecture_fields(model: str) -> set[str]:

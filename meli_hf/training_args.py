@@ -16,6 +16,7 @@ from typing import Literal
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
+from transformers.hf_argparser import string_to_bool
 
 from .cli import one_line_parser_errors
 from .errors import MeliError
@@ -174,9 +175,13 @@ class DataTrainingArguments:
     min_word_frequency: int = field(
         default=MIN_WORD_FREQUENCY, metadata={"help": "Minimum count of a word in a trained vocabulary."}
     )
-    keep_numbers: bool = field(
-        default=False,
-        metadata={"help": "A vocabulary trained on titles also keeps numbers and words with digits (32gb, i5)."},
+    keep_numbers: bool | None = field(
+        default=None,
+        metadata={
+            "help": "A vocabulary trained on the titles of challenge CSV files also keeps numbers and words with "
+            "digits (32gb, i5); default: true there (false: digits dropped, as the course drops them). Course files "
+            "come with their vocabulary, which has no numbers."
+        },
     )
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after this many evaluations without a better balanced accuracy."}
@@ -483,6 +488,11 @@ def training_argument_parser(model: str = "mlp") -> HfArgumentParser:
         description=DESCRIPTION,
     )
     parser.set_defaults(**model_training_defaults(model))
+    for action in parser._actions:
+        # HfArgumentParser lets a bare `--flag` mean true for `bool` fields only; `bool | None` ones (a default that
+        # depends on the run) take the same bare form.
+        if action.type is string_to_bool and action.nargs is None:
+            action.nargs, action.const = "?", True
     return one_line_parser_errors(parser)
 
 

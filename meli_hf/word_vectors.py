@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from transformers.hf_argparser import string_to_bool
 
 from .cli import one_line_parser_errors, user_errors
 from .data import find_source_files, load_meli
@@ -110,8 +111,11 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42, help="Seed of the vectors' starting noise (default: 42).")
     parser.add_argument(
         "--keep_numbers",
-        action="store_true",
-        help="Keep numbers and words with digits (32gb, i5), as train.py --keep_numbers does: use both or neither.",
+        type=string_to_bool,
+        nargs="?",
+        const=True,
+        help="Keep numbers and words with digits (32gb, i5), as train.py's vocabulary does: default true for "
+        "challenge CSV files, as train.py's; pass the same value to both.",
     )
     with user_errors():
         flags = parser.parse_args(args)
@@ -126,6 +130,12 @@ def main(args: list[str] | None = None) -> None:
                     f"--output {flags.output} is the {split} file of --data_dir; write the vectors to another file"
                 )
         train_file = sources["train"].path  # validation and test unread
+        if flags.keep_numbers and sources["train"].format == "course":
+            raise MeliError(
+                f"--keep_numbers: {flags.data_dir} holds course files, whose vocabulary has no numbers; it applies "
+                "to the titles of challenge CSV files"
+            )
+        keep_numbers = sources["train"].format == "csv" and flags.keep_numbers is not False
         titles = load_meli({"train": train_file})["train"]["title"]
         words = learn_title_vectors(
             titles,
@@ -134,7 +144,7 @@ def main(args: list[str] | None = None) -> None:
             epochs=flags.epochs,
             min_count=flags.min_count,
             threads=flags.threads,
-            keep_numbers=flags.keep_numbers,
+            keep_numbers=keep_numbers,
             seed=flags.seed,
         )
         print(

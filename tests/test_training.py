@@ -12,11 +12,12 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
+from meli_hf.data import load_meli
 from meli_hf.errors import MeliError
-from meli_hf.registry import has_word_embeddings
+from meli_hf.registry import build_word_tokenizer, has_word_embeddings
 from meli_hf.trainer import ClassBalancedLoss
 from meli_hf.training import run_training
-from meli_hf.training_args import MeliTrainingArguments, parse_training_arguments
+from meli_hf.training_args import DataTrainingArguments, MeliTrainingArguments, parse_training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANCE = 1 / 30  # the sample has 30 categories
@@ -197,7 +198,12 @@ def test_challenge_csv_trains_its_own_vocabulary(sample_dir, tmp_path):
                 out.write(f"{record['title']},{record['category']},spanish\n")
     metrics = train("--model", "mlp", "--data_dir", str(data), "--output_dir", str(tmp_path / "out"))
     assert metrics["eval_balanced_accuracy"] > 0.6 and "test_balanced_accuracy" not in metrics
-    assert AutoTokenizer.from_pretrained(tmp_path / "out")("zapatillas")["input_ids"][0] > 1
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
+    assert tokenizer("zapatillas")["input_ids"][0] > 1
+    # CSV titles keep their numbers and words with digits unless --keep_numbers false, the course's rule.
+    assert tokenizer.tokenize("Celular 64gb") == ["celular", "64gb"] and tokenizer("64gb")["input_ids"][0] > 1
+    words_only = build_word_tokenizer(load_meli(data), data, DataTrainingArguments(keep_numbers=False))
+    assert words_only.tokenize("Celular 64gb") == ["celular"]
 
 
 def test_class_balanced_loss_gives_every_class_the_same_total_weight():
@@ -246,6 +252,16 @@ def test_label_smoothing_defaults_per_model_and_the_flag_wins(tmp_path):
         assert resolved_training_args(model, "--output_dir", str(tmp_path)).label_smoothing_factor == factor
     args = resolved_training_args("mlp", "--output_dir", str(tmp_path), "--label_smoothing_factor", "0")
     assert args.label_smoothing_factor == 0.0
+
+
+def test_a_bare_yes_no_flag_means_true_also_where_the_default_depends_on_the_run(tmp_path):
+    output = ["--output_dir", str(tmp_path)]
+    _, data_args, training_args, _ = parse_training_arguments([*output, "--keep_numbers", "--sparse_embeddings"])
+    assert data_args.keep_numbers is True and training_args.sparse_embeddings is True
+    _, data_args, training_args, _ = parse_training_arguments(output)
+    assert data_args.keep_numbers is None and training_args.sparse_embeddings is None
+    _, data_args, _, _ = parse_training_arguments([*output, "--keep_numbers", "false"])
+    assert data_args.keep_numbers is False
 
 
 def test_resume_from_checkpoint_finishes_the_run(sample_dir, tmp_path):

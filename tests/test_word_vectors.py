@@ -47,12 +47,29 @@ def test_command_learns_vectors_of_the_training_words_only(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "60 training titles" in result.stdout and "words x 8 dims" in result.stdout
     vectors = read_vectors(output)
-    # The tokenizer's words: lowercased, no digits, no short words; nothing of validation or test.
-    assert set(vectors) == {"celular", "samsung", "galaxy", "negro", "funda", "notebook", "lenovo", "ram"}
+    # The tokenizer's words: lowercased, numbers kept (CSV files), no short words; nothing of validation or test.
+    words = {"celular", "samsung", "galaxy", "negro", "funda", "notebook", "lenovo", "ram"}
+    assert set(vectors) == words | {"32gb", "8gb"}
     assert all(np.isfinite(v).all() and np.abs(v).sum() > 0 for v in vectors.values())
     # The file starts the embeddings of a run: every vocabulary word found.
     found = load_word_vectors(output, {"[PAD]": 0, "[UNK]": 1, "celular": 2, "lenovo": 3})
     assert found.found == 2 and found.matrix.shape == (4, 8)
+
+
+def test_keep_numbers_false_drops_digits_as_the_course_does_and_course_files_refuse_numbers(
+    tmp_path, sample_dir, capsys
+):
+    data = write_csv_folder(tmp_path / "data", "Heladera")
+    main(["--data_dir", str(data), "--output", str(tmp_path / "words.txt"), "--dim", "4", "--keep_numbers", "false"])
+    assert set(read_vectors(tmp_path / "words.txt")) == {
+        "celular", "samsung", "galaxy", "negro", "funda", "notebook", "lenovo", "ram"
+    }  # fmt: skip
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data_dir", str(sample_dir), "--output", str(tmp_path / "course.txt"), "--keep_numbers"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().startswith(f"error: --keep_numbers: {sample_dir} holds course files")
+    assert not (tmp_path / "course.txt").exists()
 
 
 def test_keep_numbers_keeps_the_words_with_digits(tmp_path):
