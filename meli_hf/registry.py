@@ -32,7 +32,7 @@ from .modeling_meli import (
     MeliMLPForSequenceClassification,
     MeliTfidfForSequenceClassification,
 )
-from .tokenization import train_word_tokenizer, word_tokenizer_from_vocabulary
+from .tokenization import keeps_numbers, train_word_tokenizer, word_tokenizer_from_vocabulary
 
 if TYPE_CHECKING:
     from .training_args import DataTrainingArguments, ModelArguments
@@ -179,21 +179,17 @@ def has_word_embeddings(model: str) -> bool:
 
 
 def build_word_tokenizer(dataset: DatasetDict, data_dir: Path, data_args: DataTrainingArguments):
-    """The course's vocabulary when the data carries word ids, otherwise one trained on the train titles, numbers
-    and words with digits kept unless `--keep_numbers false` (on the real sample they lift every word model)."""
-    if "input_ids" in dataset["train"].column_names:
-        if data_args.keep_numbers:
-            raise MeliError(
-                f"--keep_numbers: {data_dir} holds course files, whose word ids come from the course's vocabulary "
-                "(no numbers); it applies to a vocabulary trained on the titles of challenge CSV files."
-            )
+    """The course's vocabulary when the data carries word ids, otherwise one trained on the train titles (numbers
+    kept unless `--keep_numbers false`)."""
+    course_files = "input_ids" in dataset["train"].column_names
+    keep_numbers = keeps_numbers(data_args.keep_numbers, data_dir, course_files)
+    if course_files:
         language = data_args.language or "spanish"
         vocabulary = find_course_vocabulary(find_source_files(data_dir, language), language)
         if vocabulary is None:
             raise MeliDataError(data_dir, None, None, f"no {language}_token_to_index.json.gz beside the course files")
         return word_tokenizer_from_vocabulary(read_token_to_index(vocabulary))
     titles = (batch["title"] for batch in dataset["train"].select_columns(["title"]).iter(batch_size=10_000))
-    keep_numbers = data_args.keep_numbers is not False
     return train_word_tokenizer(titles, data_args.max_vocabulary_words, data_args.min_word_frequency, keep_numbers)
 
 

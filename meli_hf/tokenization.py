@@ -3,7 +3,7 @@
 The normalisation reproduces the course's preprocessing inside the `tokenizers` pipeline (so it is saved in
 `tokenizer.json` and runs wherever the checkpoint is loaded): lowercase, keep letters only (punctuation and
 digits become separators), drop words shorter than 3 characters and Spanish stopwords. A vocabulary trained on
-titles can keep digits too (`keep_numbers`): sizes and model numbers that the TF-IDF model uses as features.
+titles can keep digits too (`keep_numbers`, the default for challenge CSV files): sizes and model numbers.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
+
+from .errors import MeliError
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -118,6 +120,20 @@ def word_tokenizer_from_vocabulary(token_to_index: Mapping[str, int]) -> PreTrai
     if token_to_index.get(PAD_TOKEN) != 0 or token_to_index.get(UNK_TOKEN) != 1:
         raise ValueError(f"The vocabulary must map {PAD_TOKEN} to 0 and {UNK_TOKEN} to 1.")
     return _wrap(_empty_word_level(token_to_index))
+
+
+def keeps_numbers(keep_numbers: bool | None, data_dir, course_files: bool) -> bool:
+    """Whether the words of `data_dir`'s titles keep numbers (`--keep_numbers`, None when not given): by default
+    for challenge CSV files, where they lift the word-vector models; never for course files, whose vocabulary has
+    none, which refuse a `true`."""
+    if course_files:
+        if keep_numbers:
+            raise MeliError(
+                f"--keep_numbers: {data_dir} holds course files, whose word ids come from the course's vocabulary "
+                "(no numbers); it applies to a vocabulary trained on the titles of challenge CSV files."
+            )
+        return False
+    return keep_numbers is not False
 
 
 def train_word_tokenizer(

@@ -28,7 +28,7 @@ from .cli import one_line_parser_errors, user_errors
 from .data import find_source_files, load_meli
 from .errors import MeliError
 from .io import atomic_output, is_same_file
-from .tokenization import title_words
+from .tokenization import keeps_numbers, title_words
 from .training_args import require_at_least_one
 
 
@@ -130,12 +130,7 @@ def main(args: list[str] | None = None) -> None:
                     f"--output {flags.output} is the {split} file of --data_dir; write the vectors to another file"
                 )
         train_file = sources["train"].path  # validation and test unread
-        if flags.keep_numbers and sources["train"].format == "course":
-            raise MeliError(
-                f"--keep_numbers: {flags.data_dir} holds course files, whose vocabulary has no numbers; it applies "
-                "to the titles of challenge CSV files"
-            )
-        keep_numbers = sources["train"].format == "csv" and flags.keep_numbers is not False
+        keep_numbers = keeps_numbers(flags.keep_numbers, flags.data_dir, sources["train"].format == "course")
         titles = load_meli({"train": train_file})["train"]["title"]
         words = learn_title_vectors(
             titles,
