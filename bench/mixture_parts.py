@@ -27,8 +27,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=1024)
     args = parser.parse_args()
 
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=False)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model, trust_remote_code=False).eval()
     if not getattr(model.config, "trains_parts_apart", False):
         parser.error(f"--model {args.model}: not trained with --linear_combination mixture or product")
     _, rows = read_csv(read_lines(args.input), args.input)

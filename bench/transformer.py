@@ -48,7 +48,7 @@ def beto_shaped_model(folder: Path, tokenizer_path: str) -> str:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     BertModel(BertConfig(**BETO_SHAPE)).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tokenizer_path, trust_remote_code=False).save_pretrained(folder)
     return str(folder)
 
 

@@ -331,7 +331,9 @@ def run_hp_search(
     check_distilled_parts(training_args, model.config)
     label_counts = count_labels(dataset["train"], len(label_names))
     train_rows = len(dataset["train"])
-    inputs = prepare_datasets(dataset, tokenizer, model_args.model, tokenizer.model_max_length, training_args)
+    inputs = prepare_datasets(
+        dataset, tokenizer, model_args.model, tokenizer.model_max_length, training_args, model_args.trust_remote_code
+    )
     architecture = architecture_fields(model_args.model)
 
     def model_init(trial=None):

@@ -34,9 +34,22 @@ def hub_unreachable_reason() -> str | None:
     return None
 
 
-def load_pretrained(loader: Callable[..., Loaded], name_or_path: str, flag: str, **kwargs) -> Loaded:
+def load_pretrained(
+    loader: Callable[..., Loaded], name_or_path: str, flag: str, *, trust_remote_code: bool, **kwargs
+) -> Loaded:
     """`loader(name_or_path)` (a `from_pretrained`) for a local folder, a cached Hub id or a reachable Hub; else one
-    line naming the id, the flag that set it and how to point it at a local copy."""
+    line naming the id, the flag that set it and how to point it at a local copy.
+
+    `trust_remote_code` is passed on as given, never left unset: unset, transformers asks on standard input whether
+    to run the Python files a checkpoint ships (its `auto_map`), and a `y` piped in by a script would run them."""
+    kwargs["trust_remote_code"] = bool(trust_remote_code)
+    with held_transformers_logs() as records:  # a load that fails says its error alone
+        loaded = _load(loader, name_or_path, flag, kwargs)
+    pass_on(records)
+    return loaded
+
+
+def _load(loader: Callable[..., Loaded], name_or_path: str, flag: str, kwargs: dict) -> Loaded:
     path = Path(name_or_path)
     if path.is_dir():
         from safetensors import SafetensorError
@@ -44,17 +57,18 @@ def load_pretrained(loader: Callable[..., Loaded], name_or_path: str, flag: str,
         try:
             return loader(name_or_path, **kwargs)
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
-            problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise MeliError(f"cannot load {name_or_path} ({flag}): {problem}") from err
+            raise _load_error(name_or_path, flag, err) from err
     if path.is_absolute() or name_or_path.startswith((".", "~")) or path.parent.name and path.parent.is_dir():
         raise MeliError(f"cannot load {name_or_path} ({flag}): no such folder")  # a path, not a Hub id
     reason = hub_unreachable_reason()
     try:
         # Without the Hub, the Hugging Face cache may still hold the files; with it, the usual update check runs.
         return loader(name_or_path, local_files_only=reason is not None, **kwargs)
+    except ValueError as err:
+        raise _load_error(name_or_path, flag, err) from err
     except OSError as err:
         if reason is None:
-            raise MeliError(f"cannot load {name_or_path!r} ({flag}): {err}".splitlines()[0]) from err
+            raise _load_error(name_or_path, flag, err) from err
         raise MeliError(
             f"cannot load {name_or_path!r} ({flag}): it is no local folder, the Hugging Face cache does not hold it, "
             f"and {reason}. Download it where the Hub is reachable (`hf download {name_or_path} --local-dir DIR`) "
@@ -62,39 +76,75 @@ def load_pretrained(loader: Callable[..., Loaded], name_or_path: str, flag: str,
         ) from err
 
 
-class _LoadReportFilter(logging.Filter):
-    """Holds back transformers' weight-loading report, so that the expected one (a new classification head) can be
-    said in one line; any other report is passed on."""
+def _load_error(name_or_path: str, flag: str, err: BaseException) -> MeliError:
+    """One line for a checkpoint that failed to load; code that the checkpoint ships is named as the reason."""
+    message = str(err).strip()
+    if isinstance(err, ValueError) and "custom code" in message:  # transformers' refusal of an `auto_map`
+        return MeliError(
+            f"refusing to load {name_or_path} ({flag}): it ships Python code of its own (`auto_map` in its config), "
+            "which is run only with --trust_remote_code; read that code first, and pass the flag only if you trust it"
+        )
+    problem = message.splitlines()[0] if message else type(err).__name__
+    return MeliError(f"cannot load {name_or_path} ({flag}): {problem}")
 
-    def __init__(self):
+
+class _HeldRecords(logging.Filter):
+    """Holds back the log records that `holds` picks."""
+
+    def __init__(self, holds: Callable[[logging.LogRecord], bool]):
         super().__init__()
-        self.reports: list[logging.LogRecord] = []
+        self.holds = holds
+        self.records: list[logging.LogRecord] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if "LOAD REPORT" in record.getMessage():
-            self.reports.append(record)
+        if self.holds(record):
+            self.records.append(record)
             return False
         return True
+
+
+def is_load_report(record: logging.LogRecord) -> bool:
+    """transformers' table of the weights a checkpoint lacks, or holds beyond the model's."""
+    return "LOAD REPORT" in record.getMessage()
+
+
+@contextlib.contextmanager
+def held_transformers_logs(
+    holds: Callable[[logging.LogRecord], bool] = lambda record: True,
+) -> Iterator[list[logging.LogRecord]]:
+    """Hold back what transformers logs (to its own handlers) inside the block, so that what it means can be said in
+    one line: a load that fails says only its error. The caller passes on the records it does not explain with
+    `pass_on`."""
+    held = _HeldRecords(holds)
+    handlers = list(logging.getLogger("transformers").handlers)
+    for handler in handlers:
+        handler.addFilter(held)
+    try:
+        yield held.records
+    finally:
+        for handler in handlers:
+            handler.removeFilter(held)
+
+
+def pass_on(records: list[logging.LogRecord]) -> None:
+    """Log held records as they would have been."""
+    for record in records:
+        logging.getLogger(record.name).handle(record)
 
 
 @contextlib.contextmanager
 def new_head_reported_in_one_line(labels: int) -> Iterator[None]:
     """Fine-tuning starts from a pretrained encoder with a new, randomly initialised classifier: transformers prints
     that as a table of missing weights. Say it in one line; a report naming other weights is shown as it is."""
-    transformers_logger = logging.getLogger("transformers.modeling_utils")
-    held = _LoadReportFilter()
-    transformers_logger.addFilter(held)
-    try:
+    with held_transformers_logs(is_load_report) as reports:
         yield
-    finally:
-        transformers_logger.removeFilter(held)
-    for record in held.reports:
+    for record in reports:
         rows = [line.split("|")[0].strip() for line in record.getMessage().splitlines() if "|" in line]
         keys = [key for key in rows if key and key != "Key" and not key.startswith("-")]
         if keys and all(key.startswith("classifier.") for key in keys):
             logger.info("new classification head for %d categories (%s initialised)", labels, ", ".join(sorted(keys)))
         else:
-            transformers_logger.handle(record)
+            pass_on([record])
 
 
 def push_failure_cause(err: BaseException) -> str:

@@ -205,7 +205,12 @@ def build_tokenizer(model_args: ModelArguments, data_args: DataTrainingArguments
     """A new run's tokenizer: meli-hf's word tokenizer for the baselines, the checkpoint's own for BETO."""
     if MODELS[model_args.model].tokenizer == "word":
         return build_word_tokenizer(dataset, data_dir, data_args)
-    return load_pretrained(AutoTokenizer.from_pretrained, model_args.model_name_or_path, "--model_name_or_path")
+    return load_pretrained(
+        AutoTokenizer.from_pretrained,
+        model_args.model_name_or_path,
+        "--model_name_or_path",
+        trust_remote_code=model_args.trust_remote_code,
+    )
 
 
 def load_model_word_vectors(model_args: ModelArguments, tokenizer, seed: int) -> WordVectors | None:
@@ -224,6 +229,7 @@ def build_model(model_args: ModelArguments, tokenizer, id2label: dict[int, str],
                 AutoModelForSequenceClassification.from_pretrained,
                 model_args.model_name_or_path,
                 "--model_name_or_path",
+                trust_remote_code=model_args.trust_remote_code,
                 num_labels=len(id2label),
                 id2label=id2label,
                 label2id=label2id,

@@ -33,7 +33,7 @@ from .collator import TEACHER_COLUMNS, WordIdBatches, WordIdCollator
 from .data import load_meli
 from .distillation import add_teacher_targets
 from .errors import MeliError
-from .integrations import hub_errors, mlflow_run, push_checkpoint
+from .integrations import hub_errors, load_pretrained, mlflow_run, push_checkpoint
 from .metrics import ClassificationMetrics, logits_to_label_ids
 from .model_card import card_model_arguments, plot_learning_curves
 from .modeling_meli import MeliTfidfForSequenceClassification
@@ -46,11 +46,13 @@ from .training_args import DataTrainingArguments, MeliTrainingArguments, ModelAr
 logger = logging.getLogger(__name__)
 
 
-def check_resume_checkpoint(checkpoint: Path, model: str) -> None:
+def check_resume_checkpoint(checkpoint: Path, model: str, trust_remote_code: bool) -> None:
     """Fail before any work when `--resume_from_checkpoint` holds another architecture than `--model`."""
     if not (checkpoint / "config.json").is_file():
         raise MeliError(f"--resume_from_checkpoint {checkpoint}: no config.json, not a checkpoint folder")
-    found = AutoConfig.from_pretrained(checkpoint).model_type
+    found = load_pretrained(
+        AutoConfig.from_pretrained, str(checkpoint), "--resume_from_checkpoint", trust_remote_code=trust_remote_code
+    ).model_type
     expected = getattr(MODELS[model].config_class, "model_type", None)  # None: beto, any transformer
     meli_types = {getattr(spec.config_class, "model_type", None) for spec in MODELS.values()} - {None}
     if (expected is not None and found != expected) or (expected is None and found in meli_types):
@@ -146,11 +148,16 @@ def truncate_word_ids(dataset: DatasetDict, max_seq_length: int, training_args: 
 
 
 def prepare_datasets(
-    dataset: DatasetDict, tokenizer, model: str, max_seq_length: int, training_args: TrainingArguments
+    dataset: DatasetDict,
+    tokenizer,
+    model: str,
+    max_seq_length: int,
+    training_args: TrainingArguments,
+    trust_remote_code: bool = False,
 ) -> dict:
     """Model inputs per split: word ids served as Arrow batches for the baselines, tokenized titles for BETO; with
     `--teacher`, the training split also carries the teachers' top-k targets (and, with `--distill_augment`,
-    perturbed copies of its titles)."""
+    perturbed copies of its titles; `trust_remote_code` lets teachers run the code they ship)."""
     if training_args.teacher:
         with training_args.main_process_first(desc="teacher targets"):
             dataset["train"] = add_teacher_targets(
@@ -161,6 +168,7 @@ def prepare_datasets(
                 seed=training_args.seed,
                 batch_size=training_args.per_device_eval_batch_size,
                 device=str(training_args.device),
+                trust_remote_code=trust_remote_code,
             )
         # The Trainer would drop the targets from BETO's batches: they are no argument of the model's forward.
         training_args.remove_unused_columns = False
@@ -253,7 +261,7 @@ def run_training(
     """Train, evaluate on validation and test, save the checkpoint with card and curves, push if asked."""
     checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     if checkpoint is not None:
-        check_resume_checkpoint(checkpoint, model_args.model)
+        check_resume_checkpoint(checkpoint, model_args.model, model_args.trust_remote_code)
         steps_done = check_checkpoint(checkpoint)["global_step"]
         training_args.resume_from_checkpoint = str(checkpoint)
     replaces_earlier_run = check_output_dir(
@@ -277,8 +285,17 @@ def run_training(
 
     if checkpoint is not None:
         # The checkpoint's own tokenizer and architecture: data or model flags changed since must not alter them.
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-        model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32)
+        trust = model_args.trust_remote_code
+        tokenizer = load_pretrained(
+            AutoTokenizer.from_pretrained, str(checkpoint), "--resume_from_checkpoint", trust_remote_code=trust
+        )
+        model = load_pretrained(
+            AutoModelForSequenceClassification.from_pretrained,
+            str(checkpoint),
+            "--resume_from_checkpoint",
+            trust_remote_code=trust,
+            dtype=torch.float32,
+        )
         check_same_labels(model.config, label_names, checkpoint)
         max_seq_length = data_args.max_seq_length or tokenizer.model_max_length
     else:
@@ -298,7 +315,9 @@ def run_training(
     )
 
     label_counts = count_labels(dataset["train"], len(label_names))
-    dataset = prepare_datasets(dataset, tokenizer, model_args.model, max_seq_length, training_args)
+    dataset = prepare_datasets(
+        dataset, tokenizer, model_args.model, max_seq_length, training_args, model_args.trust_remote_code
+    )
     if isinstance(model, MeliTfidfForSequenceClassification) and checkpoint is None:
         fit_idf(model, dataset["train"])
 

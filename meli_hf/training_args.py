@@ -60,6 +60,13 @@ class ModelArguments:
     model_name_or_path: str = field(
         default=BETO, metadata={"help": "For --model beto: pretrained checkpoint, a Hub id or a local folder."}
     )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={
+            "help": "Run the Python code that a checkpoint ships (its config's auto_map): --model_name_or_path, "
+            "--resume_from_checkpoint, --teacher. Without it such a checkpoint is refused."
+        },
+    )
     embedding_dim: int = field(default=300, metadata={"help": "Word-vector size (ignored with --word_vectors)."})
     word_vectors: str | None = field(
         default=None, metadata={"help": "word2vec text file (.txt/.gz/.bz2), e.g. SBW-vectors-300-min5.txt.gz."}
