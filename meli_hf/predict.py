@@ -1,6 +1,6 @@
 """Putting trained checkpoints to work: `Predictor` (Auto classes only, any of the architectures, one
-checkpoint or an ensemble), the streaming readers and writers behind `scripts/predict.py`, so a long file never
-has to fit in memory, and `Evaluation`, which scores predictions against categories the model may not know."""
+checkpoint or an ensemble), and the streaming readers and writers behind `scripts/predict.py`, so a long file never
+has to fit in memory. Nothing here imports `datasets`, `evaluate` or matplotlib: predicting needs none of them."""
 
 from __future__ import annotations
 
@@ -8,20 +8,18 @@ import copy
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from .collator import WordIdCollator
-from .data import normalize_category
 from .errors import MeliDataError, MeliError
-from .integrations import load_pretrained
+from .integrations import held_transformers_logs, is_load_report, load_pretrained, pass_on
 from .io import decode_lines, read_csv, read_json_or_yaml, read_lines
-from .metrics import ClassificationMetrics
 from .tokenization import MODEL_MAX_LENGTH
 
 INPUT_FORMATS = ("text", "csv", "jsonl")
@@ -125,6 +123,29 @@ def label_columns(model_labels: Sequence[str], label_names: Sequence[str], sourc
     return [column[label] for label in label_names]
 
 
+GENERIC_LABEL = re.compile(r"LABEL_\d+")  # what transformers names the classes of a config that names none
+
+
+def check_trained_head(name: str, flag: str, config, loading_info: dict) -> None:
+    """Refuse a checkpoint that would predict noise: weights the checkpoint lacks, which loading initialised at
+    random (an encoder without a trained classification head), or classes that were never named
+    (`LABEL_0`, `LABEL_1`, ...: a head not trained on categories)."""
+    new_weights = sorted(loading_info["missing_keys"]) + sorted(key for key, *_ in loading_info["mismatched_keys"])
+    if new_weights:
+        raise MeliError(
+            f"{name} ({flag}) lacks trained weights for {', '.join(new_weights[:3])}"
+            + (f" and {len(new_weights) - 3} more" if len(new_weights) > 3 else "")
+            + ": loading would initialise them at random (a pretrained encoder without a trained classification "
+            "head?); give a checkpoint trained by scripts/train.py"
+        )
+    generic = [label for label in config.id2label.values() if GENERIC_LABEL.fullmatch(str(label))]
+    if generic:
+        raise MeliError(
+            f"{name} ({flag}) names its classes {', '.join(generic[:2])}{', ...' if len(generic) > 2 else ''}, not "
+            "categories: its head was not trained on named categories; give a checkpoint trained by scripts/train.py"
+        )
+
+
 class _Member:
     """One checkpoint of a `Predictor`: its own tokenizer and model, and where its output columns go."""
 
@@ -152,9 +173,16 @@ class _Member:
             )
         name = str(model_name_or_path)
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, flag, trust_remote_code=trust_remote_code)
-        model = load_pretrained(
-            AutoModelForSequenceClassification.from_pretrained, name, flag, trust_remote_code=trust_remote_code
-        )
+        with held_transformers_logs(is_load_report) as reports:
+            model, loading_info = load_pretrained(
+                AutoModelForSequenceClassification.from_pretrained,
+                name,
+                flag,
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+            )
+        check_trained_head(name, flag, model.config, loading_info)  # a refusal says what the report would
+        pass_on(reports)  # weights the checkpoint holds that the model does not use
         # Titles go to the tokenizers backend directly and are padded in numpy: the `transformers` tokenizer call
         # around the same backend more than halves the titles per second (bench/predict_speed.py).
         if getattr(tokenizer, "backend_tokenizer", None) is None:
@@ -274,48 +302,3 @@ class PredictionWriter:
             self.csv_writer = csv.DictWriter(self.stream, fieldnames=list(row))
             self.csv_writer.writeheader()
         self.csv_writer.writerow(row)
-
-
-class Evaluation:
-    """Balanced accuracy, accuracy and macro-F1 of predictions against true category names, including categories
-    the model does not know: each is a class of its own that the model never predicts, so its rows count as errors
-    of their true class and its recall (zero) enters the balanced accuracy like any other. It also keeps what an
-    evaluation report needs: each prediction's confidence, and a few titles of each confused pair."""
-
-    EXAMPLES_PER_PAIR = 3
-
-    def __init__(self, labels: list[str]):
-        self.label_ids = {label: i for i, label in enumerate(labels)}
-        self.unknown: dict[str, int] = {}  # category the model does not know -> its class id past the known ones
-        self.references: list[int] = []
-        self.predictions: list[int] = []
-        self.confidences: list[float] = []
-        self.examples: dict[tuple[int, int], list[str]] = {}  # (true, predicted) -> a few titles
-
-    def add(self, category: str, predicted: str, confidence: float, title: str) -> None:
-        category = normalize_category(category)
-        reference = self.label_ids.get(category)
-        if reference is None:
-            reference = self.unknown.setdefault(category, len(self.label_ids) + len(self.unknown))
-        prediction = self.label_ids[predicted]
-        self.references.append(reference)
-        self.predictions.append(prediction)
-        self.confidences.append(confidence)
-        if reference != prediction:
-            examples = self.examples.setdefault((reference, prediction), [])
-            if len(examples) < self.EXAMPLES_PER_PAIR:
-                examples.append(title)
-
-    @property
-    def class_names(self) -> list[str]:
-        """Names of the class ids: the model's categories, then the unknown ones."""
-        return list(self.label_ids) + list(self.unknown)
-
-    @property
-    def unknown_rows(self) -> int:
-        return int(np.sum(np.asarray(self.references) >= len(self.label_ids)))
-
-    def scores(self) -> dict[str, float]:
-        if not self.references:
-            raise MeliError("nothing to evaluate (no titles)")
-        return ClassificationMetrics().scores(np.asarray(self.predictions), np.asarray(self.references))

@@ -28,9 +28,8 @@ import transformers
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
 from meli_hf.cli import one_line_parser_errors, positive_int, user_errors
 from meli_hf.errors import MeliDataError
-from meli_hf.evaluation_report import check_report_folder, read_groups, write_report
 from meli_hf.io import atomic_output, is_same_file
-from meli_hf.predict import INPUT_FORMATS, Evaluation, PredictionWriter, Predictor, batched, read_records
+from meli_hf.predict import INPUT_FORMATS, PredictionWriter, Predictor, batched, read_records
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -97,12 +96,18 @@ def parse_args() -> argparse.Namespace:
     if args.group_by and not Path(args.group_by).is_file():
         parser.error(f"--group_by {args.group_by}: file not found")
     if args.report:
+        from meli_hf.evaluation_report import check_report_folder  # scoring and reports: only when asked for
+
         check_report_folder(args.report)  # before any prediction: a folder of other files is refused
     args.evaluate = args.evaluate or bool(args.report)
     return args
 
 
 def predict(args: argparse.Namespace) -> None:
+    if args.evaluate:  # only then: scoring imports `evaluate`, scikit-learn and `datasets`, a report matplotlib
+        from meli_hf.evaluation import Evaluation
+    if args.report:
+        from meli_hf.evaluation_report import read_groups, write_report
     groups = read_groups(args.group_by) if args.group_by else None  # a bad file fails before any prediction
     predictor = Predictor(
         args.model,

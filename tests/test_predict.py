@@ -359,7 +359,12 @@ def test_an_unreachable_hub_id_is_one_line_after_one_check(tmp_path, monkeypatch
         match=r"'dccuchile/bert-base-spanish-wwm-cased' \(--model_name_or_path\): it is no "
         r"local folder.*cannot be reached.*--local-dir DIR",
     ):
-        load_pretrained(AutoTokenizer.from_pretrained, "dccuchile/bert-base-spanish-wwm-cased", "--model_name_or_path")
+        load_pretrained(
+            AutoTokenizer.from_pretrained,
+            "dccuchile/bert-base-spanish-wwm-cased",
+            "--model_name_or_path",
+            trust_remote_code=False,
+        )
 
 
 def test_unusable_checkpoints_and_devices_are_one_line_errors(checkpoints, tmp_path):
@@ -445,3 +450,62 @@ def test_report_counts_unknown_categories_and_refuses_bad_flags(checkpoints, tmp
     result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--report", str(tmp_path))
     assert result.returncode == 2 and "holds other files than an evaluation report" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "titles.csv"]
+
+
+def test_a_checkpoint_without_a_trained_head_is_refused(checkpoints, minilm_dir, tmp_path):
+    """An encoder without a classification head (the MiniLM folder), a checkpoint missing weights, and one whose
+    classes were never named would all predict noise with exit 0: each is refused in one line."""
+    result = run_predict("--model", str(minilm_dir), "Heladera Gafa")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: {minilm_dir} (--model) lacks trained weights for classifier.bias, classifier.weight: loading would "
+        "initialise them at random (a pretrained encoder without a trained classification head?); give a checkpoint "
+        "trained by scripts/train.py"
+    ]
+
+    from safetensors.torch import load_file, save_file
+
+    cut = tmp_path / "cut"
+    shutil.copytree(checkpoints["mlp"], cut)
+    weights = load_file(cut / "model.safetensors")
+    del weights["classifier.out_proj.weight"]
+    save_file(weights, cut / "model.safetensors", metadata={"format": "pt"})
+    result = run_predict("--model", str(cut), "Heladera Gafa")
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
+        f"error: {cut} (--model) lacks trained weights for classifier.out_proj.weight: "
+    )
+
+    unnamed = tmp_path / "unnamed"
+    shutil.copytree(checkpoints["lstm"], unnamed)
+    config = json.loads((unnamed / "config.json").read_text())
+    config["id2label"] = {str(i): f"LABEL_{i}" for i in range(len(config["id2label"]))}
+    config["label2id"] = {f"LABEL_{i}": i for i in range(len(config["id2label"]))}
+    (unnamed / "config.json").write_text(json.dumps(config))
+    for args in (["Heladera Gafa"], ["--model", str(checkpoints["lstm"]), "Heladera Gafa"]):  # alone, in an ensemble
+        result = run_predict("--model", str(unnamed), *args)
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+            f"error: {unnamed} (--model) names its classes LABEL_0, LABEL_1, ..., not categories: its head was not "
+            "trained on named categories; give a checkpoint trained by scripts/train.py"
+        ]
+
+
+def test_a_report_shows_category_names_as_written(checkpoints, tmp_path):
+    """Names holding TeX, markdown or HTML (`$x^2$`, `_`, `<b>`) are drawn literally in the pictures and escaped
+    in report.md: no matplotlib traceback, no math, bold or markup in the rendered report."""
+    names = ["$x^2$", "CAMERAS_$5^", "<b>bold</b> & co", "a|b *c* [d](e)"]
+    source = tmp_path / "titles.csv"
+    with source.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["title", "category"])
+        for k, name in enumerate(names * 3):
+            writer.writerow([f"Heladera Gafa modelo {k}", name])
+    report = tmp_path / "report"
+    result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--report", str(report))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (report / "confusion_heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = {row["category"] for row in csv.DictReader((report / "per_category.csv").open())}
+    assert set(names) <= written  # the files keep the names as they are
+    text = (report / "report.md").read_text()
+    for escaped in (r"\$x\^2\$", r"CAMERAS\_\$5\^", "&lt;b&gt;bold&lt;/b&gt; &amp; co", r"a\|b \*c\* \[d\](e)"):
+        assert f"| {escaped} |" in text
+    assert "<b>" not in text and "$x^2$" not in text
