@@ -14,18 +14,18 @@ import csv
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import precision_recall_fscore_support
 
-matplotlib.use("Agg")  # files only; no display on evaluation machines
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_fscore_support  # noqa: E402
-
-from .errors import MeliDataError, MeliError  # noqa: E402
-from .io import atomic_folder, read_csv, read_lines  # noqa: E402
-from .predict import Evaluation  # noqa: E402
+from .errors import MeliDataError, MeliError
+from .evaluation import Evaluation
+from .io import atomic_folder, read_csv, read_lines
+from .markdown import markdown_code, markdown_text
 
 REPORT_MARKER = "report.md"
+# Names from the data are drawn as written: `$x^2$` is a category name, not TeX.
+LITERAL_TEXT = {"parse_math": False, "usetex": False}
 TOP_ROWS = 20  # worst categories and top confusions shown in report.md
 CONFUSION_PAIRS = 200  # rows of confusions.csv
 HEATMAP_CATEGORIES = 20
@@ -145,18 +145,19 @@ def calibration(evaluation: Evaluation, bins: int = CALIBRATION_BINS) -> tuple[l
 
 def _plot_recall_against_support(categories: list[dict], path: Path) -> None:
     present = [c for c in categories if c["support"]]
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure = Figure(figsize=(7, 4.5))
+    axis = figure.subplots()
     axis.scatter([c["support"] for c in present], [c["recall"] for c in present], s=12, alpha=0.6)
     axis.set(xscale="log", xlabel="support (rows, log scale)", ylabel="recall", title="Recall per category")
     axis.axhline(0.6, color="tab:red", linewidth=0.8, linestyle="--")
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def _plot_reliability(table: list[dict], error: float, path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure = Figure(figsize=(5, 5))
+    axis = figure.subplots()
     axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="perfect calibration")
     axis.bar(
         [(b["low"] + b["high"]) / 2 for b in table],
@@ -171,7 +172,6 @@ def _plot_reliability(table: list[dict], error: float, path: Path) -> None:
     axis.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def _plot_confusion_heatmap(evaluation: Evaluation, pairs: list[dict], path: Path) -> None:
@@ -192,15 +192,15 @@ def _plot_confusion_heatmap(evaluation: Evaluation, pairs: list[dict], path: Pat
             matrix[row, column] = np.mean(predictions[mask] == predicted) if mask.any() else 0.0
     np.fill_diagonal(matrix, np.nan)
     size = max(4.0, 0.4 * len(ids) + 2)
-    figure, axis = plt.subplots(figsize=(size + 1, size))
+    figure = Figure(figsize=(size + 1, size))
+    axis = figure.subplots()
     image = axis.imshow(matrix, cmap="Reds", vmin=0)
-    axis.set_xticks(range(len(ids)), chosen, rotation=90, fontsize=7)
-    axis.set_yticks(range(len(ids)), chosen, fontsize=7)
+    axis.set_xticks(range(len(ids)), chosen, rotation=90, fontsize=7, **LITERAL_TEXT)
+    axis.set_yticks(range(len(ids)), chosen, fontsize=7, **LITERAL_TEXT)
     axis.set(xlabel="predicted", ylabel="true", title="Most confused categories: share of the true category's rows")
     figure.colorbar(image, ax=axis, fraction=0.046)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
@@ -271,8 +271,8 @@ def _write_report_files(
     lines = [
         "# Evaluation report",
         "",
-        f"- Model: {', '.join(f'`{m}`' for m in models)}" + (" (ensemble)" if len(models) > 1 else ""),
-        f"- Data: `{source}`, {len(evaluation.references):,} rows of {len(present)} categories",
+        f"- Model: {', '.join(markdown_code(m) for m in models)}" + (" (ensemble)" if len(models) > 1 else ""),
+        f"- Data: {markdown_code(source)}, {len(evaluation.references):,} rows of {len(present)} categories",
         "- "
         + ", ".join(f"{name.replace('_', ' ')} **{value:.4f}**" for name, value in scores.items())
         + f", expected calibration error **{error:.4f}**",
@@ -290,7 +290,8 @@ def _write_report_files(
         "| category | recall | precision | F1 | support |",
         "|---|---|---|---|---|",
         *(
-            f"| {c['category']} | {c['recall']:.3f} | {c['precision']:.3f} | {c['f1']:.3f} | {c['support']} |"
+            f"| {markdown_text(c['category'])} | {c['recall']:.3f} | {c['precision']:.3f} | {c['f1']:.3f} | "
+            f"{c['support']} |"
             for c in present[:TOP_ROWS]
         ),
         "",
@@ -301,8 +302,8 @@ def _write_report_files(
         "| true | predicted | rows | share of true | example |",
         "|---|---|---|---|---|",
         *(
-            f"| {p['true']} | {p['predicted']} | {p['count']} | {p['share_of_true']:.3f} | "
-            f"{(p['examples'] or [''])[0].replace('|', '/')} |"
+            f"| {markdown_text(p['true'])} | {markdown_text(p['predicted'])} | {p['count']} | "
+            f"{p['share_of_true']:.3f} | {markdown_text((p['examples'] or [''])[0])} |"
             for p in pairs[:TOP_ROWS]
         ),
         "",
@@ -319,7 +320,7 @@ def _write_report_files(
         "| group | categories | support | balanced accuracy | accuracy | same group |",
         "|---|---|---|---|---|---|",
         *(
-            f"| {g['group']} | {g['categories']} | {g['support']} | {g['balanced_accuracy']:.3f} | "
+            f"| {markdown_text(g['group'])} | {g['categories']} | {g['support']} | {g['balanced_accuracy']:.3f} | "
             f"{g['accuracy']:.3f} | {g['same_group']:.3f} |"
             for g in grouped[:TOP_ROWS]
         ),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shlex
 from pathlib import Path
 
-import matplotlib
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; no display on training machines
-import matplotlib.pyplot as plt  # noqa: E402
-from huggingface_hub import EvalResult, ModelCard, ModelCardData  # noqa: E402
+from .markdown import markdown_code, markdown_text
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 CARD_HYPERPARAMETERS = (
@@ -39,14 +40,15 @@ def _distillation_note(teachers: list[str], training_args) -> str:
     if (copies := training_args.distill_augment) > 0:
         asked += f", and of {copies} perturbed {'copies' if copies > 1 else 'copy'} of each title"
     taught = "" if training_args.distill_linear_part else "; its linear part learned from the labels alone"
-    return f"\n- Distilled from {', '.join(f'`{t}`' for t in teachers)} ({asked}){taught}"
+    return f"\n- Distilled from {', '.join(markdown_code(t) for t in teachers)} ({asked}){taught}"
 
 
 def plot_learning_curves(log_history: list[dict], path: str | Path) -> None:
     """Train and validation loss, and validation balanced accuracy, per epoch."""
     train = [(e["epoch"], e["loss"]) for e in log_history if "loss" in e and "epoch" in e]
     evals = [e for e in log_history if "eval_loss" in e]
-    figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    figure = Figure(figsize=(10, 4))
+    loss_axis, score_axis = figure.subplots(1, 2)
     if train:
         loss_axis.plot(*zip(*train), marker="o", label="train loss")
     if evals:
@@ -68,7 +70,6 @@ def plot_learning_curves(log_history: list[dict], path: str | Path) -> None:
             axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def card_model_arguments(model_args, config, pretrained: bool, max_seq_length: int) -> dict:
@@ -139,8 +140,8 @@ def write_model_card(output_dir: str, training_args, details: dict) -> Path:
             else ""
         )
         + "from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline\n\n"
-        f'tokenizer = AutoTokenizer.from_pretrained("{model_id}")\n'
-        f'model = AutoModelForSequenceClassification.from_pretrained("{model_id}")\n'
+        f"tokenizer = AutoTokenizer.from_pretrained({json.dumps(model_id)})\n"
+        f"model = AutoModelForSequenceClassification.from_pretrained({json.dumps(model_id)})\n"
         'classifier = pipeline("text-classification", model=model, tokenizer=tokenizer)\n'
         'classifier("Zapatillas Nike Air Talle 42", top_k=3)'
     )
@@ -164,20 +165,24 @@ def write_model_card(output_dir: str, training_args, details: dict) -> Path:
     card = ModelCard.from_template(
         card_data,
         template_path=TEMPLATE,
-        title=title,
-        model=details.get("model", ""),
+        # Names from the user and the data are shown as written (markdown_text, markdown_code): a `$` or `<b>` in a
+        # folder or Hub name is neither math nor HTML.
+        title=markdown_text(title),
+        model=markdown_code(details.get("model", "")),
         labels=details.get("labels", ""),
-        data_name=data_name,
+        data_name=markdown_code(data_name),
         rows=", ".join(f"{split} {n:,}" for split, n in details.get("rows", {}).items()),
-        architecture=details.get("architecture", ""),
+        architecture=markdown_code(details.get("architecture", "")),
         distillation_note=_distillation_note(teachers, training_args),
         remote_code_note=(
             " (code shipped in this repository: `modeling_meli.py`, `configuration_meli.py`)" if remote_code else ""
         ),
         results=_results_rows(details.get("metrics", {})),
         usage=usage,
-        model_id=model_id,
-        hyperparameters="\n".join(f"| {k} | {v} |" for k, v in arguments.items()),
+        predict_command=markdown_code(
+            f"python scripts/predict.py --model {shlex.quote(model_id)} 'Zapatillas Nike Air Talle 42'"
+        ),
+        hyperparameters="\n".join(f"| {k} | {markdown_text(v)} |" for k, v in arguments.items()),
         versions=f"- transformers {transformers.__version__}\n- datasets {datasets.__version__}\n"
         f"- torch {torch.__version__}",
     )

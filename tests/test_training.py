@@ -14,6 +14,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipe
 
 from meli_hf.data import load_meli
 from meli_hf.errors import MeliError
+from meli_hf.markdown import markdown_text
 from meli_hf.registry import build_word_tokenizer, has_word_embeddings
 from meli_hf.trainer import ClassBalancedLoss
 from meli_hf.training import run_training
@@ -881,7 +882,7 @@ def test_a_beto_card_names_its_base_model_and_only_its_arguments(sample_dir, tin
     flags = ["--model", "beto", "--model_name_or_path", str(tiny_bert_dir), "--data_dir", str(sample_dir)]
     train(*flags, "--output_dir", str(tmp_path), "--num_train_epochs", "1", "--max_train_samples", "200")
     card = (tmp_path / "README.md").read_text()
-    assert f"| model_name_or_path | {tiny_bert_dir.name} |" in card and str(tiny_bert_dir) not in card
+    assert f"| model_name_or_path | {markdown_text(tiny_bert_dir.name)} |" in card and str(tiny_bert_dir) not in card
     for unused in ("dropout", "embedding_dim", "lstm_hidden_size", "filter_widths"):
         assert f"| {unused} |" not in card
     assert "base_model" not in card.split("---")[1]  # a local folder is no Hub base model
