@@ -1,45 +1,52 @@
-"""meli-hf: MeLi Data Challenge 2019 title classification on the Hugging Face stack."""
+"""meli-hf: MeLi Data Challenge 2019 title classification on the Hugging Face stack.
+
+`import meli_hf` registers the architectures with the Auto classes and imports nothing else: each name below is
+imported on first use, so a process pays only for what it uses (`predict.py` never imports `datasets`, `evaluate`
+or matplotlib, and the model code is imported when a model is first built or loaded).
+"""
+
+import importlib
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
-from .data import MeliDataError, load_meli
-from .embeddings import WordVectors, load_word_vectors
-from .modeling_meli import (
-    MeliCNNForSequenceClassification,
-    MeliLSTMForSequenceClassification,
-    MeliMLPForSequenceClassification,
-    MeliTfidfForSequenceClassification,
-)
-from .predict import Predictor
-from .tokenization import train_word_tokenizer, word_tokenizer_from_vocabulary
+from .registration import LazyModelClass
 
 for _config, _model in (
-    (MeliMLPConfig, MeliMLPForSequenceClassification),
-    (MeliCNNConfig, MeliCNNForSequenceClassification),
-    (MeliLSTMConfig, MeliLSTMForSequenceClassification),
-    (MeliTfidfConfig, MeliTfidfForSequenceClassification),
+    (MeliMLPConfig, "MeliMLPForSequenceClassification"),
+    (MeliCNNConfig, "MeliCNNForSequenceClassification"),
+    (MeliLSTMConfig, "MeliLSTMForSequenceClassification"),
+    (MeliTfidfConfig, "MeliTfidfForSequenceClassification"),
 ):
     AutoConfig.register(_config.model_type, _config)
-    AutoModelForSequenceClassification.register(_config, _model)
-    # Saved checkpoints carry `auto_map` and these files, so they load with trust_remote_code without meli_hf.
-    _config.register_for_auto_class()
-    _model.register_for_auto_class("AutoModelForSequenceClassification")
+    AutoModelForSequenceClassification.register(_config, LazyModelClass(_model, _config))
 
-__all__ = [
-    "MeliDataError",
-    "MeliCNNConfig",
-    "MeliCNNForSequenceClassification",
-    "MeliLSTMConfig",
-    "MeliLSTMForSequenceClassification",
-    "MeliMLPConfig",
-    "MeliMLPForSequenceClassification",
-    "MeliTfidfConfig",
-    "MeliTfidfForSequenceClassification",
-    "Predictor",
-    "WordVectors",
-    "load_meli",
-    "load_word_vectors",
-    "train_word_tokenizer",
-    "word_tokenizer_from_vocabulary",
-]
+# Public name -> the module that defines it, imported on first access.
+_LAZY_NAMES = {
+    "MeliCNNForSequenceClassification": "modeling_meli",
+    "MeliLSTMForSequenceClassification": "modeling_meli",
+    "MeliMLPForSequenceClassification": "modeling_meli",
+    "MeliTfidfForSequenceClassification": "modeling_meli",
+    "MeliDataError": "errors",
+    "load_meli": "data",
+    "WordVectors": "embeddings",
+    "load_word_vectors": "embeddings",
+    "Predictor": "predict",
+    "train_word_tokenizer": "tokenization",
+    "word_tokenizer_from_vocabulary": "tokenization",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
+
+__all__ = ["MeliCNNConfig", "MeliLSTMConfig", "MeliMLPConfig", "MeliTfidfConfig", *_LAZY_NAMES]

@@ -6,14 +6,19 @@ baselines. `WordIdBatches` hands the `DataLoader` the Arrow batch itself, and `W
 list offsets in a few vectorised numpy operations.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from itertools import chain
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
-from datasets import Dataset
+
+if TYPE_CHECKING:  # prediction pads word ids with `WordIdCollator` and never imports `datasets`
+    from datasets import Dataset
 
 # The teacher targets of a distilled run (meli_hf.distillation): each row's top-k categories and log-probabilities.
 TEACHER_IDS, TEACHER_LOG_PROBS = "teacher_ids", "teacher_log_probs"

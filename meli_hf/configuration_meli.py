@@ -132,4 +132,8 @@ class MeliTfidfConfig(PreTrainedConfig):
     pad_token_id: int | None = 0
 
 
+# Saved configs carry `auto_map` and this file, so they load with trust_remote_code=True without meli_hf.
+for _config in (MeliMLPConfig, MeliCNNConfig, MeliLSTMConfig, MeliTfidfConfig):
+    _config.register_for_auto_class()
+
 __all__ = ["MeliWordConfig", "MeliMLPConfig", "MeliCNNConfig", "MeliLSTMConfig", "MeliTfidfConfig"]

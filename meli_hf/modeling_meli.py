@@ -418,6 +418,15 @@ class MeliTfidfForSequenceClassification(PreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
+# Saved checkpoints carry `auto_map` and this file, so they load with trust_remote_code=True without meli_hf.
+for _model in (
+    MeliMLPForSequenceClassification,
+    MeliCNNForSequenceClassification,
+    MeliLSTMForSequenceClassification,
+    MeliTfidfForSequenceClassification,
+):
+    _model.register_for_auto_class("AutoModelForSequenceClassification")
+
 __all__ = [
     "MeliPreTrainedModel",
     "MeliMLPForSequenceClassification",
