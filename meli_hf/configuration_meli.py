@@ -32,6 +32,9 @@ class MeliWordConfig(PreTrainedConfig):
             (BENCHMARKS.md).
         linear_logit_scale (`float`): the linear part's weights are stored divided by this, so that Adam moves its
             logits this many times faster than the network's (Adam's step does not depend on a gradient's size).
+        int8_tables (`bool`): the word embeddings and the linear part's weights, the two tables that make up most of
+            a checkpoint, are stored as int8 with one float scale per row (`scripts/compact.py`): a quarter of the
+            size. Such a model predicts; it does not train.
     """
 
     vocab_size: int = 50002
@@ -44,6 +47,7 @@ class MeliWordConfig(PreTrainedConfig):
     linear_bigram_buckets: int = 0
     linear_combination: Literal["sum", "mixture", "product"] = "sum"
     linear_logit_scale: float | int = 10.0
+    int8_tables: bool = False
 
     @property
     def trains_parts_apart(self) -> bool:

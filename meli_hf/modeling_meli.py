@@ -73,6 +73,28 @@ class MeliClassifierOutput(SequenceClassifierOutput):
     part_logits: tuple[torch.Tensor, ...] | None = None
 
 
+class MeliInt8Table(nn.Module):
+    """A table of float rows stored as int8 with one float32 scale per row (symmetric: the row's largest magnitude
+    maps to 127), a quarter of float32's size. A lookup returns the rows as `weight[ids] * scale[ids]`; a model
+    holding it predicts exactly what was measured on the stored table, since the int8 values are what is saved."""
+
+    def __init__(self, rows: int, columns: int):
+        super().__init__()
+        self.register_buffer("weight", torch.zeros(rows, columns, dtype=torch.int8))
+        self.register_buffer("scale", torch.ones(rows))
+
+    @torch.no_grad()
+    def quantize_(self, matrix: torch.Tensor) -> None:
+        """Store `matrix` (rows x columns), each row rounded to the nearest of 255 steps of its own scale."""
+        scale = matrix.abs().amax(dim=1).float() / 127.0
+        scale[scale == 0] = 1.0  # an all-zero row (padding, an unseen feature) stays zero
+        self.weight.copy_(torch.round(matrix.float() / scale.unsqueeze(1)).to(torch.int8))
+        self.scale.copy_(scale)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.weight[ids].to(self.scale.dtype) * self.scale[ids].unsqueeze(-1)
+
+
 class MeliDropout(nn.Dropout):
     """`nn.Dropout` with the same keep probability and scaling. On CPU it draws its mask by comparing uniform noise,
     about twice as fast as PyTorch's CPU `bernoulli_` (a fifth of an MLP step at the course's shapes); elsewhere it
@@ -180,13 +202,20 @@ class MeliLinearNgramClassifier(nn.Module):
         self.vocab_size = config.vocab_size
         self.buckets = config.linear_bigram_buckets
         self.scale = config.linear_logit_scale
-        self.weight = nn.EmbeddingBag(config.vocab_size + self.buckets, config.num_labels, mode="sum")
+        features = config.vocab_size + self.buckets
+        self.weight = (
+            MeliInt8Table(features, config.num_labels)
+            if config.int8_tables
+            else nn.EmbeddingBag(features, config.num_labels, mode="sum")
+        )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         ids, mask = word_and_bigram_features(input_ids, attention_mask, self.vocab_size, self.buckets)
-        mask = mask.to(self.weight.weight.dtype)
+        mask = mask.to(torch.float32)
         weights = mask * (self.scale / mask.sum(dim=1, keepdim=True).clamp(min=1.0).sqrt())
-        return self.weight(ids, per_sample_weights=weights)
+        if isinstance(self.weight, MeliInt8Table):
+            return (self.weight(ids) * weights.unsqueeze(-1)).sum(dim=1)
+        return self.weight(ids, per_sample_weights=weights.to(self.weight.weight.dtype))
 
 
 class MeliClassificationHead(nn.Module):
@@ -215,9 +244,13 @@ class MeliPreTrainedModel(PreTrainedModel):
 
     def __init__(self, config: MeliWordConfig):
         super().__init__(config)
-        self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
-        # Frozen vectors get no optimizer state; `forward` also detaches them, since loading replaces the parameter.
-        self.embeddings.weight.requires_grad = not config.freeze_embeddings
+        if config.int8_tables:
+            self.embeddings = MeliInt8Table(config.vocab_size, config.embedding_dim)
+        else:
+            self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+            # Frozen vectors get no optimizer state; `forward` also detaches them, since loading replaces the
+            # parameter.
+            self.embeddings.weight.requires_grad = not config.freeze_embeddings
         self.embedding_dropout = MeliDropout(config.dropout)
         self.encoder = self.encoder_class(config)
         self.classifier = MeliClassificationHead(config, self.encoder.output_size)
@@ -227,6 +260,8 @@ class MeliPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         # Word vectors learnt from scratch need PyTorch's unit scale: at 0.02 a mean of a few words is too faint.
+        if isinstance(module, MeliInt8Table):  # a stored table, loaded or quantized; nothing to draw
+            return
         if module is getattr(self, "embeddings", None):
             init.normal_(module.weight, mean=0.0, std=1.0)
             if not getattr(module.weight, "_is_hf_initialized", False):
@@ -238,8 +273,25 @@ class MeliPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.EmbeddingBag):
             init.zeros_(module.weight)
 
-    def get_input_embeddings(self) -> nn.Embedding:
+    def get_input_embeddings(self) -> nn.Embedding | MeliInt8Table:
         return self.embeddings
+
+    @torch.no_grad()
+    def with_int8_tables(self) -> "MeliPreTrainedModel":
+        """A copy of this model for serving whose word embeddings and linear part are int8 tables
+        (`config.int8_tables`); every other weight is kept as it is."""
+        if self.config.int8_tables:
+            raise ValueError("this model's tables are int8 already")
+        config = self.config.__class__(**(self.config.to_dict() | {"int8_tables": True}))
+        compact = self.__class__(config).to(self.device).eval()
+        tables = {"embeddings.weight": compact.embeddings}
+        if self.linear_ngrams is not None:
+            tables["linear_ngrams.weight.weight"] = compact.linear_ngrams.weight
+        state = self.state_dict()
+        compact.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
+        for name, table in tables.items():
+            table.quantize_(state[name])
+        return compact
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embeddings = value
@@ -268,6 +320,8 @@ class MeliPreTrainedModel(PreTrainedModel):
             By default in training only: evaluation and prediction read the logits alone (the Trainer would gather
             any other output).
         """
+        if self.training and self.config.int8_tables:
+            raise ValueError("a model with int8 tables (scripts/compact.py) predicts; train the float32 checkpoint")
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         embeddings = self.embeddings(input_ids)
