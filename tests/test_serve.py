@@ -1,0 +1,216 @@
+"""The HTTP service (meli_hf.serve, scripts/serve.py): answers, dynamic batching, bad requests, the demo page in a
+real headless browser."""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+fastapi_testclient = pytest.importorskip("fastapi.testclient", reason="the serve extra (fastapi, httpx) is missing")
+
+from meli_hf.predict import Predictor  # noqa: E402
+from meli_hf.serve import DynamicBatcher, ServiceLimits, create_app  # noqa: E402
+
+from .conftest import train_checkpoint  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TITLES = ["Heladera Gafa No Frost 300 litros", "Zapatillas Nike Air Talle 42", "Taladro Percutor Bosch"]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def mlp_dir(sample_dir, tmp_path_factory) -> Path:
+    return train_checkpoint(sample_dir, tmp_path_factory.mktemp("mlp"), "mlp", 2)
+
+
+@pytest.fixture(scope="module")
+def predictor(mlp_dir) -> Predictor:
+    return Predictor(str(mlp_dir))
+
+
+@pytest.fixture
+def client(predictor):
+    limits = ServiceLimits(max_titles=5, max_body_bytes=2000)
+    with fastapi_testclient.TestClient(create_app(predictor, limits)) as test_client:
+        yield test_client
+
+
+def test_the_service_answers_as_the_predictor_does(client, predictor, mlp_dir):
+    assert client.get("/health").json() == {"status": "ok", "models": [str(mlp_dir)], "categories": 30}
+    response = client.post("/predict", json={"titles": [*TITLES, "  "], "top_k": 3})
+    assert response.status_code == 200
+    expected = predictor.predict([*TITLES, "  "], top_k=3)
+    answered = response.json()["predictions"]
+    assert [[p["label"] for p in row] for row in answered] == [[p["label"] for p in row] for row in expected]
+    for row, expected_row in zip(answered, expected):
+        assert [p["score"] for p in row] == pytest.approx([p["score"] for p in expected_row], abs=1e-6)
+    assert answered[-1] == []  # an empty title gets no prediction, as predict.py
+    assert client.post("/predict", json={"titles": TITLES[:1]}).json()["predictions"][0][0] == expected[0][0] | {
+        "score": pytest.approx(expected[0][0]["score"], abs=1e-6)
+    }
+    page = client.get("/")
+    assert page.status_code == 200 and "<textarea" in page.text
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (b'{"titles": ["a"', 400, "the request body is no JSON"),
+        (b"\xff\xfe", 400, "the request body is no JSON"),
+        (b'{"titles": []}', 422, "titles: List should have at least 1 item"),
+        (b'{"titles": "Heladera"}', 422, "titles: Input should be a valid list"),
+        (b'{"titles": ["Heladera", 3]}', 422, "titles.1: Input should be a valid string"),
+        (b'{"titles": ["Heladera"], "top_k": 0}', 422, "top_k: Input should be greater than or equal to 1"),
+        (b'{"titles": ["Heladera"], "top_k": 1.5}', 422, "top_k: Input should be a valid integer"),
+        (b'{"title": "Heladera"}', 422, "titles: Field required"),
+        (b'["Heladera"]', 422, "body: Input should be a valid dictionary"),
+        (b'{"titles": ["a", "b", "c", "d", "e", "f"]}', 413, "6 titles: at most 5 a request"),
+        (b'{"titles": ["' + b"a" * 3000 + b'"]}', 413, "the request body is over 2000 bytes"),
+    ],
+)
+def test_bad_requests_get_a_status_and_one_message(client, body, status, message):
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    assert response.json()["error"].startswith(message)
+
+
+class CountingPredictor:
+    """Predicts each title's own text as its label, and counts the forward passes."""
+
+    def __init__(self):
+        self.calls: list[int] = []
+
+    def predict(self, titles, top_k):
+        self.calls.append(len(titles))
+        return [[{"label": title, "score": 1.0}] * top_k for title in titles]
+
+
+def test_concurrent_requests_share_forward_passes_and_get_their_own_rows():
+    async def scenario():
+        counting = CountingPredictor()
+        batcher = DynamicBatcher(counting, max_batch_size=64, max_wait_ms=50)
+        worker = asyncio.create_task(batcher.run())
+        requests = [[f"title {i}-{j}" for j in range(i % 3 + 1)] for i in range(20)]
+        answers = await asyncio.gather(*(batcher.predict(titles, i % 2 + 1) for i, titles in enumerate(requests)))
+        worker.cancel()
+        batcher.close()
+        return counting.calls, requests, answers
+
+    calls, requests, answers = asyncio.run(scenario())
+    assert sum(calls) == sum(len(titles) for titles in requests) and len(calls) < 5  # 40 titles in a pass or two
+    for i, (titles, rows) in enumerate(zip(requests, answers)):
+        assert [row[0]["label"] for row in rows] == titles and all(len(row) == i % 2 + 1 for row in rows)
+
+
+def test_batches_stop_at_max_batch_size():
+    async def scenario():
+        counting = CountingPredictor()
+        batcher = DynamicBatcher(counting, max_batch_size=4, max_wait_ms=50)
+        worker = asyncio.create_task(batcher.run())
+        await asyncio.gather(*(batcher.predict([f"t{i}"], 1) for i in range(10)))
+        worker.cancel()
+        batcher.close()
+        return counting.calls
+
+    calls = asyncio.run(scenario())
+    assert sum(calls) == 10 and max(calls) <= 4
+
+
+def run_serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "serve.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--port", "70000"], "argument --port: 70000: a port is 0 (any free one) to 65535"),
+        (["--max_wait_ms", "nan"], "argument --max_wait_ms: nan: milliseconds, 0 or more"),
+        (["--max_batch_size", "0"], "argument --max_batch_size: 0: must be at least 1"),
+        (["--max_titles", "-3"], "argument --max_titles: -3: must be at least 1"),
+    ],
+)
+def test_nonsense_flags_are_one_line_errors(mlp_dir, flags, message):
+    result = run_serve("--model", str(mlp_dir), *flags)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [f"error: {message} (see --help)"]
+
+
+def test_an_unusable_model_or_port_is_one_line(mlp_dir, tmp_path):
+    result = run_serve("--model", str(tmp_path / "typo"), "--port", "0")
+    assert result.stderr.strip().splitlines() == [f"error: cannot load {tmp_path / 'typo'} (--model): no such folder"]
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_serve("--model", str(mlp_dir), "--port", str(port))
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
+        f"error: --host 127.0.0.1 --port {port}: cannot listen there"
+    )
+
+
+@pytest.fixture
+def server(mlp_dir):
+    """scripts/serve.py on a free port of 127.0.0.1, at most 3 titles a request; its URL."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "serve.py"),
+            "--model",
+            str(mlp_dir),
+            "--port",
+            "0",
+            "--max_titles",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving 30 categories on http://127.0.0.1:"), process.stderr.read()
+        yield line.split()[-1]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium for the browser test (Debian: apt-get install chromium)")
+def test_the_demo_page_classifies_in_a_real_browser(server, predictor):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing")
+    import httpx
+
+    assert httpx.get(f"{server}/health").json()["status"] == "ok"
+    expected = predictor.predict(TITLES, top_k=2)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(server + "/")
+            page.fill("#titles", "\n".join(TITLES))
+            page.fill("#top_k", "2")
+            page.click("#classify")
+            page.wait_for_selector("tr.prediction")
+            rows = [
+                [cell.inner_text() for cell in row.query_selector_all("td")]
+                for row in page.query_selector_all("tr.prediction")
+            ]
+            assert [row[1] for row in rows] == [p["label"] for predictions in expected for p in predictions]
+            assert [row[0] for row in rows[::2]] == TITLES
+            page.fill("#titles", "\n".join([*TITLES, "Notebook Lenovo"]))  # the service's refusal is shown
+            page.click("#classify")
+            page.wait_for_function("document.getElementById('error').textContent.length > 0")
+            assert page.inner_text("#error") == "4 titles: at most 3 a request"
+            assert page.query_selector_all("tr.prediction") == []
+        finally:
+            browser.close()
