@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Serving benchmark: `scripts/serve.py` under load from 1, 8 and 64 concurrent clients on 127.0.0.1, beside the
+batch throughput of `predict.py` (a `Predictor` over batches of 256 titles) on the same titles.
+
+    python bench/serve.py --model outputs/best/lstm-int8 --input ../shared/data/meli2019-es/test.csv.gz
+
+Each client sends one title a request and waits for the answer before sending the next; every level sends
+--requests requests (after --warmup unmeasured ones) and stops early after --max_seconds. Latency is per request
+(one title), measured by the client; titles/s is requests over the level's wall time. Server and clients share this
+machine's cores.
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from meli_hf.io import read_csv, read_lines  # noqa: E402
+from meli_hf.predict import Predictor  # noqa: E402
+
+
+def read_titles(path: str, limit: int) -> list[str]:
+    _, rows = read_csv(read_lines(path), path)
+    titles = []
+    for _, row in rows:
+        titles.append(row["title"])
+        if len(titles) == limit:
+            break
+    return titles
+
+
+async def load_level(url: str, titles: list[str], clients: int, requests: int, max_seconds: float) -> dict:
+    """`requests` one-title requests from `clients` concurrent clients: latencies and wall time."""
+    latencies: list[float] = []
+    next_request = 0
+    deadline = time.perf_counter() + max_seconds
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal next_request
+        while next_request < requests and time.perf_counter() < deadline:
+            title = titles[next_request % len(titles)]
+            next_request += 1
+            start = time.perf_counter()
+            response = await http.post(f"{url}/predict", json={"titles": [title]})
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - start)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        wall = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "titles_per_s": len(latencies) / wall,
+    }
+
+
+def start_server(model: str, serve_flags: list[str]) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "serve.py"), "--model", model, "--port", "0", *serve_flags],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
+    line = process.stdout.readline()
+    if not line.startswith("serving "):
+        process.kill()
+        sys.exit(f"the server did not start: {line!r}")
+    return process, line.split()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="Checkpoint folder to serve.")
+    parser.add_argument("--input", required=True, help="CSV file with a title column (the titles sent).")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64], help="Concurrency levels.")
+    parser.add_argument("--requests", type=int, default=2000, help="Measured requests per level (default: 2000).")
+    parser.add_argument("--warmup", type=int, default=100, help="Unmeasured requests first (default: 100).")
+    parser.add_argument("--max_seconds", type=float, default=120, help="Time limit per level (default: 120).")
+    parser.add_argument("--serve_flags", default="", help="More scripts/serve.py flags, e.g. '--max_wait_ms 2'.")
+    args = parser.parse_args()
+
+    titles = read_titles(args.input, max(args.requests, 10_000))
+    predictor = Predictor(args.model)
+    predictor.predict(titles[:256])  # warm-up
+    start = time.perf_counter()
+    for first in range(0, len(titles), 256):
+        predictor.predict(titles[first : first + 256])
+    batch_rate = len(titles) / (time.perf_counter() - start)
+    del predictor
+
+    process, url = start_server(args.model, args.serve_flags.split())
+    try:
+        asyncio.run(load_level(url, titles, 1, args.warmup, args.max_seconds))
+        rows = {
+            clients: asyncio.run(load_level(url, titles, clients, args.requests, args.max_seconds))
+            for clients in args.clients
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    print(f"model {args.model}, {len(titles):,} titles of {args.input}")
+    print("| what | requests | p50 ms / title | p99 ms / title | titles/s |\n|---|---|---|---|---|")
+    for clients, row in rows.items():
+        print(
+            f"| serve.py, {clients} concurrent client{'s' if clients > 1 else ''} | {row['requests']:,} | "
+            f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['titles_per_s']:,.0f} |"
+        )
+    print(
+        f"| predict.py batch throughput (Predictor, batches of 256) | {len(titles):,} titles | - | - | {batch_rate:,.0f} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
