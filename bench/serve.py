@@ -121,7 +121,8 @@ def main() -> None:
             f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['titles_per_s']:,.0f} |"
         )
     print(
-        f"| predict.py batch throughput (Predictor, batches of 256) | {len(titles):,} titles | - | - | {batch_rate:,.0f} |"
+        f"| predict.py batch throughput (Predictor, batches of 256) | {len(titles):,} titles | - | - | "
+        f"{batch_rate:,.0f} |"
     )
 
 
