@@ -509,3 +509,45 @@ def test_a_report_shows_category_names_as_written(checkpoints, tmp_path):
     for escaped in (r"\$x\^2\$", r"CAMERAS\_\$5\^", "&lt;b&gt;bold&lt;/b&gt; &amp; co", r"a\|b \*c\* \[d\](e)"):
         assert f"| {escaped} |" in text
     assert "<b>" not in text and "$x^2$" not in text
+
+
+HEAVY_MODULES = ("datasets", "evaluate", "matplotlib", "sklearn", "pandas")
+
+
+def imported_modules(*args: str) -> set[str]:
+    """The modules a Python process imports (`-X importtime` lists each on stderr)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_import_meli_hf_registers_the_architectures_and_imports_nothing_else(checkpoints):
+    modules = imported_modules("-c", "import meli_hf")
+    assert not {m for m in modules if m.split(".")[0] in HEAVY_MODULES}
+    assert "transformers.modeling_utils" not in modules and "meli_hf.modeling_meli" not in modules
+    # The Auto classes still know the architectures: the model code is imported when a model is built.
+    code = (
+        "import sys, meli_hf\n"
+        "from transformers import AutoModelForSequenceClassification\n"
+        "config = meli_hf.MeliLSTMConfig(vocab_size=10, embedding_dim=4, lstm_hidden_size=4, num_labels=3)\n"
+        "model = AutoModelForSequenceClassification.from_config(config)\n"
+        "assert type(model) is meli_hf.MeliLSTMForSequenceClassification, type(model)\n"
+        f"loaded = AutoModelForSequenceClassification.from_pretrained({str(checkpoints['mlp'])!r})\n"
+        "print(type(loaded).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "MeliMLPForSequenceClassification"
+
+
+@pytest.mark.parametrize("model", ["mlp", "beto"])
+def test_predicting_imports_no_data_scoring_or_plotting_library(checkpoints, model):
+    modules = imported_modules(*PREDICT[1:], "--model", str(checkpoints[model]), "Heladera Gafa")
+    # (scipy comes with transformers' own modeling code: its object-detection losses import it.)
+    assert not {m for m in modules if m.split(".")[0] in HEAVY_MODULES}
+    assert "meli_hf.evaluation" not in modules and "meli_hf.evaluation_report" not in modules
