@@ -37,6 +37,29 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of the checkpoints a `Predictor` loads and where it runs, shared by predict.py and serve.py."""
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="Checkpoint folder, Hub id or ensemble file (scripts/ensemble.py); given several times: an ensemble that "
+        "averages their probabilities.",
+    )
+    parser.add_argument(
+        "--max_length",
+        type=positive_int,
+        help="Tokens kept per title. Default: each checkpoint's training length (--max_seq_length).",
+    )
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... Default: a GPU when present, else the CPU.")
+    parser.add_argument(
+        "--trust_remote_code",
+        action="store_true",
+        help="Run Python code that a checkpoint ships (its config's auto_map); without it such a checkpoint is "
+        "refused.",
+    )
+
+
 def one_line_parser_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Make the parser raise a bad flag as a `MeliError` (argparse prints its usage block and exits), which
     `user_errors` reports as one line."""

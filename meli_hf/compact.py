@@ -11,10 +11,9 @@ import shutil
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from .errors import MeliError
-from .integrations import load_pretrained
+from .integrations import load_checkpoint
 from .io import atomic_folder
 
 CARD_FILES = ("README.md", "learning_curves.png", "all_results.json")
@@ -41,14 +40,7 @@ def compact_checkpoint(model_dir: str | Path, output_dir: str | Path) -> tuple[i
         raise MeliError(f"--model {model_dir}: not a checkpoint folder (no config.json)")
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         raise MeliError(f"--output {output_dir} exists; give a new folder (nothing is overwritten)")
-    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, str(model_dir), "--model", trust_remote_code=False)
-    model = load_pretrained(
-        AutoModelForSequenceClassification.from_pretrained,
-        str(model_dir),
-        "--model",
-        trust_remote_code=False,
-        dtype=torch.float32,
-    )
+    tokenizer, model = load_checkpoint(str(model_dir), "--model", trust_remote_code=False, dtype=torch.float32)
     if not hasattr(model, "with_int8_tables"):
         raise MeliError(
             f"--model {model_dir} is a {model.config.model_type} checkpoint: only mlp, cnn and lstm checkpoints have "

@@ -49,6 +49,21 @@ def load_pretrained(
     return loaded
 
 
+def load_checkpoint(name_or_path: str, flag: str, *, trust_remote_code: bool, **model_kwargs) -> tuple:
+    """A checkpoint's tokenizer and sequence-classification model, each through `load_pretrained`."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name_or_path, flag, trust_remote_code=trust_remote_code)
+    model = load_pretrained(
+        AutoModelForSequenceClassification.from_pretrained,
+        name_or_path,
+        flag,
+        trust_remote_code=trust_remote_code,
+        **model_kwargs,
+    )
+    return tokenizer, model
+
+
 def _load(loader: Callable[..., Loaded], name_or_path: str, flag: str, kwargs: dict) -> Loaded:
     path = Path(name_or_path)
     if path.is_dir():

@@ -14,8 +14,6 @@ import torch
 from datasets import DatasetDict
 from transformers import (
     AutoConfig,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
     EarlyStoppingCallback,
     PreTrainedTokenizerBase,
     TrainingArguments,
@@ -33,7 +31,7 @@ from .collator import TEACHER_COLUMNS, WordIdBatches, WordIdCollator
 from .data import load_meli
 from .distillation import add_teacher_targets
 from .errors import MeliError
-from .integrations import hub_errors, load_pretrained, mlflow_run, push_checkpoint
+from .integrations import hub_errors, load_checkpoint, load_pretrained, mlflow_run, push_checkpoint
 from .metrics import ClassificationMetrics, logits_to_label_ids
 from .model_card import card_model_arguments, plot_learning_curves
 from .modeling_meli import MeliTfidfForSequenceClassification
@@ -285,15 +283,10 @@ def run_training(
 
     if checkpoint is not None:
         # The checkpoint's own tokenizer and architecture: data or model flags changed since must not alter them.
-        trust = model_args.trust_remote_code
-        tokenizer = load_pretrained(
-            AutoTokenizer.from_pretrained, str(checkpoint), "--resume_from_checkpoint", trust_remote_code=trust
-        )
-        model = load_pretrained(
-            AutoModelForSequenceClassification.from_pretrained,
+        tokenizer, model = load_checkpoint(
             str(checkpoint),
             "--resume_from_checkpoint",
-            trust_remote_code=trust,
+            trust_remote_code=model_args.trust_remote_code,
             dtype=torch.float32,
         )
         check_same_labels(model.config, label_names, checkpoint)

@@ -26,7 +26,7 @@ if __name__ == "__main__" and print_recorded_help("predict", sys.argv[1:]):
 import transformers
 
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
-from meli_hf.cli import one_line_parser_errors, positive_int, user_errors
+from meli_hf.cli import add_checkpoint_arguments, one_line_parser_errors, positive_int, user_errors
 from meli_hf.errors import MeliDataError
 from meli_hf.io import atomic_output, is_same_file
 from meli_hf.predict import INPUT_FORMATS, PredictionWriter, Predictor, batched, read_records
@@ -36,13 +36,7 @@ def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     one_line_parser_errors(parser)
     parser.add_argument("titles", nargs="*", help="Titles to classify (or use --input).")
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        help="Checkpoint folder, Hub id or ensemble file (scripts/ensemble.py); given several times: an ensemble that "
-        "averages their probabilities.",
-    )
+    add_checkpoint_arguments(parser)
     parser.add_argument("--input", help="Text (a title a line), CSV or JSONL file (.gz too); - for standard input.")
     parser.add_argument("--input_format", choices=INPUT_FORMATS, help="Default: from the extension; stdin: text.")
     parser.add_argument("--title_column", default="title", help="Title column of CSV/JSONL input (default: title).")
@@ -58,12 +52,6 @@ def argument_parser() -> argparse.ArgumentParser:
         "--top_k", type=positive_int, default=1, help="Categories per title, with probabilities (default: 1)."
     )
     parser.add_argument("--batch_size", type=positive_int, default=256, help="Titles per forward pass (default: 256).")
-    parser.add_argument(
-        "--max_length",
-        type=positive_int,
-        help="Tokens kept per title. Default: each checkpoint's training length (--max_seq_length).",
-    )
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... Default: a GPU when present, else the CPU.")
     parser.add_argument("--evaluate", action="store_true", help="Print balanced accuracy, accuracy and macro-F1.")
     parser.add_argument(
         "--report",
@@ -77,7 +65,6 @@ def argument_parser() -> argparse.ArgumentParser:
         help="With --report: a CSV of category,group to roll the report up by. Default: the first word of the "
         "category name.",
     )
-    parser.add_argument("--trust_remote_code", action="store_true", help="Load architectures saved with the model.")
     parser.add_argument("--debug", action="store_true", help="Show the traceback of an error (or MELI_HF_DEBUG=1).")
     return parser
 

@@ -16,7 +16,7 @@ import argparse
 import math
 import sys
 
-from meli_hf.cli import one_line_parser_errors, positive_int, user_errors
+from meli_hf.cli import add_checkpoint_arguments, one_line_parser_errors, positive_int, user_errors
 
 
 def port_number(text: str) -> int:
@@ -36,12 +36,7 @@ def wait_ms(text: str) -> float:
 def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     one_line_parser_errors(parser)
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        help="Checkpoint folder, Hub id or ensemble file; given several times: an ensemble, as predict.py.",
-    )
+    add_checkpoint_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1).")
     parser.add_argument("--port", type=port_number, default=8000, help="Port (default: 8000; 0: any free one).")
     parser.add_argument(
@@ -57,13 +52,6 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max_body_bytes", type=positive_int, default=1 << 20, help="Request body size (default: 1048576)."
     )
-    parser.add_argument(
-        "--max_length",
-        type=positive_int,
-        help="Tokens kept per title. Default: each checkpoint's training length (--max_seq_length).",
-    )
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... Default: a GPU when present, else the CPU.")
-    parser.add_argument("--trust_remote_code", action="store_true", help="Run Python code shipped with a checkpoint.")
     parser.add_argument("--debug", action="store_true", help="Show the traceback of an error (or MELI_HF_DEBUG=1).")
     return parser
 
