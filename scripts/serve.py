@@ -52,6 +52,12 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max_body_bytes", type=positive_int, default=1 << 20, help="Request body size (default: 1048576)."
     )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        help="torch's threads for the forward passes (default: torch's, one per core). On a machine whose cores "
+        "also serve the requests, fewer leave the server room to answer them.",
+    )
     parser.add_argument("--debug", action="store_true", help="Show the traceback of an error (or MELI_HF_DEBUG=1).")
     return parser
 
@@ -61,6 +67,7 @@ def main() -> None:
         args = argument_parser().parse_args()
         import socket
 
+        import torch
         import transformers
         import uvicorn
 
@@ -73,6 +80,8 @@ def main() -> None:
         except OSError as err:
             raise OSError(f"--host {args.host} --port {args.port}: cannot listen there ({err.strerror})") from None
         transformers.utils.logging.disable_progress_bar()
+        if args.threads:
+            torch.set_num_threads(args.threads)  # process-wide: the script's call
         predictor = Predictor(
             args.model,
             device=args.device,

@@ -137,6 +137,7 @@ def run_serve(*args: str) -> subprocess.CompletedProcess:
         (["--max_wait_ms", "nan"], "argument --max_wait_ms: nan: milliseconds, 0 or more"),
         (["--max_batch_size", "0"], "argument --max_batch_size: 0: must be at least 1"),
         (["--max_titles", "-3"], "argument --max_titles: -3: must be at least 1"),
+        (["--threads", "0"], "argument --threads: 0: must be at least 1"),
     ],
 )
 def test_nonsense_flags_are_one_line_errors(mlp_dir, flags, message):
