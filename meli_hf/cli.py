@@ -60,6 +60,19 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def predictor_from_arguments(args: argparse.Namespace, batch_size: int):
+    """The `Predictor` that `add_checkpoint_arguments`' flags describe."""
+    from .predict import Predictor
+
+    return Predictor(
+        args.model,
+        device=args.device,
+        batch_size=batch_size,
+        max_length=args.max_length,
+        trust_remote_code=args.trust_remote_code,
+    )
+
+
 def one_line_parser_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Make the parser raise a bad flag as a `MeliError` (argparse prints its usage block and exits), which
     `user_errors` reports as one line."""

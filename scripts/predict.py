@@ -26,10 +26,16 @@ if __name__ == "__main__" and print_recorded_help("predict", sys.argv[1:]):
 import transformers
 
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
-from meli_hf.cli import add_checkpoint_arguments, one_line_parser_errors, positive_int, user_errors
+from meli_hf.cli import (
+    add_checkpoint_arguments,
+    one_line_parser_errors,
+    positive_int,
+    predictor_from_arguments,
+    user_errors,
+)
 from meli_hf.errors import MeliDataError
 from meli_hf.io import atomic_output, is_same_file
-from meli_hf.predict import INPUT_FORMATS, PredictionWriter, Predictor, batched, read_records
+from meli_hf.predict import INPUT_FORMATS, PredictionWriter, batched, read_records
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -96,13 +102,7 @@ def predict(args: argparse.Namespace) -> None:
     if args.report:
         from meli_hf.evaluation_report import read_groups, write_report
     groups = read_groups(args.group_by) if args.group_by else None  # a bad file fails before any prediction
-    predictor = Predictor(
-        args.model,
-        device=args.device,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        trust_remote_code=args.trust_remote_code,
-    )
+    predictor = predictor_from_arguments(args, args.batch_size)
     if args.titles:
         records = ((i, {args.title_column: title}) for i, title in enumerate(args.titles, start=1))
     else:
