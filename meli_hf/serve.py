@@ -1,8 +1,9 @@
 """An HTTP JSON service over a `Predictor` (FastAPI, run by uvicorn in `scripts/serve.py`), with dynamic batching.
 
 A forward pass over 64 titles costs little more than over one, so the titles of requests that arrive together are
-predicted together: `DynamicBatcher` gathers requests until `max_batch_size` titles are waiting or the first has
-waited `max_wait_ms`, predicts them in one call on a worker thread (the event loop keeps accepting requests), and
+predicted together: `DynamicBatcher` takes every request waiting when a pass starts (up to `max_batch_size` titles,
+after letting the first wait `max_wait_ms` for company, by default not at all: the requests that arrive during a pass
+make the next one), predicts them in one call on a worker thread (the event loop keeps accepting requests), and
 answers each request with its own rows.
 
     POST /predict  {"titles": ["Heladera Gafa No Frost"], "top_k": 3}
@@ -38,7 +39,7 @@ class ServiceLimits:
     """What one request may ask, and how titles are batched."""
 
     max_batch_size: int = 256  # titles per forward pass
-    max_wait_ms: float = 5.0  # how long the first request of a batch waits for others
+    max_wait_ms: float = 0.0  # how long the first request of a batch waits for others
     max_titles: int = 1000  # titles per request
     max_body_bytes: int = 1 << 20  # request body size
 
@@ -79,10 +80,16 @@ class DynamicBatcher:
         size, loop = len(batch[0].titles), asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
         while size < self.max_batch_size:
-            try:
-                waiting = await asyncio.wait_for(self.queue.get(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                break
+            if self.queue.empty():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    waiting = await asyncio.wait_for(self.queue.get(), remaining)
+                except TimeoutError:
+                    break
+            else:
+                waiting = self.queue.get_nowait()
             batch.append(waiting)
             size += len(waiting.titles)
         return batch

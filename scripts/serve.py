@@ -7,16 +7,23 @@ demo page (needs the `serve` extra: `pip install -e ".[serve]"`).
         -d '{"titles": ["Zapatillas Nike Air Talle 42"], "top_k": 3}'
     curl -s localhost:8000/health
 
-Requests that arrive together are predicted in one forward pass (up to --max_batch_size titles, waiting at most
---max_wait_ms for company). Bad requests get 400 (no JSON), 413 (over --max_body_bytes or --max_titles) or 422 (wrong
-shape), each with {"error": "..."}. --port 0 takes a free port; the line `serving ... on URL` says which.
+Requests that arrive together are predicted in one forward pass (up to --max_batch_size titles; those that arrive
+during a pass make the next one, and --max_wait_ms lets a pass wait for company). Bad requests get 400 (no JSON), 413
+(over --max_body_bytes or --max_titles) or 422 (wrong shape), each with {"error": "..."}. --port 0 takes a free port;
+the line `serving ... on URL` says which.
 """
 
 import argparse
 import math
 import sys
 
-from meli_hf.cli import add_checkpoint_arguments, one_line_parser_errors, positive_int, user_errors
+from meli_hf.cli import (
+    add_checkpoint_arguments,
+    one_line_parser_errors,
+    positive_int,
+    predictor_from_arguments,
+    user_errors,
+)
 
 
 def port_number(text: str) -> int:
@@ -45,8 +52,9 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max_wait_ms",
         type=wait_ms,
-        default=5.0,
-        help="How long a request waits for others to share its forward pass (default: 5).",
+        default=0.0,
+        help="How long a request waits for others to share its forward pass (default: 0: a pass takes the requests "
+        "waiting when it starts).",
     )
     parser.add_argument("--max_titles", type=positive_int, default=1000, help="Titles per request (default: 1000).")
     parser.add_argument(
@@ -71,7 +79,6 @@ def main() -> None:
         import transformers
         import uvicorn
 
-        from meli_hf.predict import Predictor
         from meli_hf.serve import ServiceLimits, create_app
 
         # Bound before the model loads: a port in use fails at once, and --port 0 learns its port here.
@@ -85,13 +92,7 @@ def main() -> None:
         transformers.utils.logging.disable_progress_bar()
         if args.threads:
             torch.set_num_threads(args.threads)  # process-wide: the script's call
-        predictor = Predictor(
-            args.model,
-            device=args.device,
-            batch_size=args.max_batch_size,
-            max_length=args.max_length,
-            trust_remote_code=args.trust_remote_code,
-        )
+        predictor = predictor_from_arguments(args, args.max_batch_size)
         limits = ServiceLimits(args.max_batch_size, args.max_wait_ms, args.max_titles, args.max_body_bytes)
         app = create_app(predictor, limits)
     host, port = listener.getsockname()[:2]

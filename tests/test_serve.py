@@ -106,6 +106,21 @@ def test_concurrent_requests_share_forward_passes_and_get_their_own_rows():
         assert [row[0]["label"] for row in rows] == titles and all(len(row) == i % 2 + 1 for row in rows)
 
 
+def test_without_waiting_a_pass_takes_every_request_already_queued():
+    async def scenario():
+        counting = CountingPredictor()
+        batcher = DynamicBatcher(counting, max_batch_size=64, max_wait_ms=0)
+        answers = [asyncio.create_task(batcher.predict([f"t{i}"], 1)) for i in range(10)]
+        await asyncio.sleep(0)  # all ten are queued before the worker starts
+        worker = asyncio.create_task(batcher.run())
+        await asyncio.gather(*answers)
+        worker.cancel()
+        batcher.close()
+        return counting.calls
+
+    assert asyncio.run(scenario()) == [10]
+
+
 def test_batches_stop_at_max_batch_size():
     async def scenario():
         counting = CountingPredictor()
