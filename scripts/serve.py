@@ -73,6 +73,7 @@ def argument_parser() -> argparse.ArgumentParser:
 def main() -> None:
     with user_errors(debug="--debug" in sys.argv):
         args = argument_parser().parse_args()
+        import gc
         import socket
 
         import torch
@@ -95,6 +96,9 @@ def main() -> None:
         predictor = predictor_from_arguments(args, args.max_batch_size)
         limits = ServiceLimits(args.max_batch_size, args.max_wait_ms, args.max_titles, args.max_body_bytes)
         app = create_app(predictor, limits)
+        # What is loaded now lives as long as the process; a full collection walked it in about 200 ms, with every
+        # request waiting, once every few thousand requests (p99 latency at 64 clients 220 ms, 40 ms frozen).
+        gc.freeze()  # process-wide: the script's call
     host, port = listener.getsockname()[:2]
     print(f"serving {len(predictor.labels)} categories on http://{host}:{port}", flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
