@@ -7,9 +7,9 @@ batch throughput of `predict.py` (a `Predictor` over batches of 256 titles) on t
 Each client sends one title a request and waits for the answer before sending the next; every level sends
 --requests requests (after --warmup unmeasured ones at its own concurrency, on the same connections) and stops
 early after --max_seconds. Latency is per request (one title), measured by the client; titles/s is requests over
-the level's wall time. Server and clients share this
-machine's cores. The clients use aiohttp: httpx's pool costs so much CPU at 64 connections (encode/httpx#3215) that
-on 2 cores it, not the server, set the rate (121 titles/s against 1,189 with aiohttp, same server).
+the level's wall time. Server and clients share this machine's cores. The clients use aiohttp: httpx's pool costs
+so much CPU at 64 connections (encode/httpx#3215) that on 2 cores it, not the server, set the rate (121 titles/s
+against 1,189 with aiohttp, same server).
 """
 
 import argparse
@@ -26,6 +26,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from meli_hf.cli import one_line_parser_errors, positive_int, user_errors  # noqa: E402
+from meli_hf.errors import MeliError  # noqa: E402
 from meli_hf.io import read_csv, read_lines  # noqa: E402
 from meli_hf.predict import Predictor  # noqa: E402
 
@@ -37,6 +39,8 @@ def read_titles(path: str, limit: int) -> list[str]:
         titles.append(row["title"])
         if len(titles) == limit:
             break
+    if not titles:
+        raise MeliError(f"{path} (--input): no titles to send")
     return titles
 
 
@@ -92,25 +96,44 @@ def start_server(model: str, serve_flags: list[str]) -> tuple[subprocess.Popen, 
     line = process.stdout.readline()
     if not line.startswith("serving "):
         process.kill()
-        sys.exit(f"the server did not start: {line!r}")
+        raise MeliError(f"scripts/serve.py did not start (--serve_flags?): it printed {line!r}")
     return process, line.split()[-1]
 
 
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: seconds, more than 0")
+    return value
+
+
 def main() -> None:
+    with user_errors():
+        measure()
+
+
+def measure() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    one_line_parser_errors(parser)
     parser.add_argument("--model", required=True, help="Checkpoint folder to serve.")
     parser.add_argument("--input", required=True, help="CSV file with a title column (the titles sent).")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64], help="Concurrency levels.")
-    parser.add_argument("--requests", type=int, default=2000, help="Measured requests per level (default: 2000).")
+    parser.add_argument("--clients", type=positive_int, nargs="+", default=[1, 8, 64], help="Concurrency levels.")
+    parser.add_argument(
+        "--requests", type=positive_int, default=2000, help="Measured requests per level (default: 2000)."
+    )
     parser.add_argument(
         "--warmup",
         type=int,
         default=100,
         help="Unmeasured requests before each level, at least one per client (default: 100).",
     )
-    parser.add_argument("--max_seconds", type=float, default=120, help="Time limit per level (default: 120).")
+    parser.add_argument(
+        "--max_seconds", type=positive_seconds, default=120, help="Time limit per level (default: 120)."
+    )
     parser.add_argument("--serve_flags", default="", help="More scripts/serve.py flags, e.g. '--max_wait_ms 2'.")
     args = parser.parse_args()
+    if args.warmup < 0:
+        parser.error(f"argument --warmup: {args.warmup}: must be 0 or more")
 
     titles = read_titles(args.input, max(args.requests, 10_000))
     predictor = Predictor(args.model)
