@@ -9,15 +9,18 @@ refusal instead of a silent restart of the optimizer.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import shutil
 import zipfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
 
 from .errors import MeliError
+from .io import check_output_spares_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,35 @@ RUN_FILES = (
     "pytorch_model.bin",
     SEARCH_FILE,
     BEST_RUN_FILE,
+)
+BEST_RUN_FOLDER = "best"  # where `--hp_retrain_best` trains the best run of a search
+# Everything a training run, a search or their trackers leave in the run folder. A replaced run folder is deleted
+# whole, so a folder that holds anything else (a user's file, data, predictions) is not replaced.
+RUN_FOLDER_PATTERNS = (
+    "checkpoint-*",
+    "config.json",
+    "generation_config.json",
+    "model*.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model*.bin",
+    "configuration_meli.py",
+    "modeling_meli.py",
+    "tokenizer*.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "training_args.bin",
+    "*results.json",
+    "trainer_state.json",
+    "README.md",
+    "learning_curves.png",
+    "runs",
+    "mlflow.db",
+    "mlartifacts",
+    "mlruns",
+    SEARCH_FILE,
+    BEST_RUN_FILE,
+    BEST_RUN_FOLDER,
 )
 PREVIOUS_RUN_SUFFIX = ".previous"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -57,13 +89,44 @@ def checkpoint_step(folder: Path) -> int | None:
     return int(step) if prefix == "checkpoint" and step.isdigit() else None
 
 
-def check_output_dir(output_dir: str | Path, overwrite: bool, resume_checkpoint: Path | None) -> bool:
-    """Refuse, before any work, a folder whose earlier run this run would damage; True when the run in it is to be
-    replaced (`--overwrite_output_dir`), which `set_aside_previous_run` then moves away."""
+def foreign_files(folder: Path) -> list[str]:
+    """The names in a run folder that no run writes there."""
+    return sorted(
+        child.name
+        for child in folder.iterdir()
+        if not any(fnmatch.fnmatchcase(child.name, pattern) for pattern in RUN_FOLDER_PATTERNS)
+    )
+
+
+def check_output_dir(
+    output_dir: str | Path,
+    overwrite: bool,
+    resume_checkpoint: Path | None,
+    reads: Mapping[str, Iterable[str | Path | None]],
+) -> bool:
+    """Refuse, before any work, a folder whose earlier run, data or other files this run would damage; True when the
+    run in it is to be replaced (`--overwrite_output_dir`), which `set_aside_previous_run` then moves away. `reads`:
+    what the run reads, by flag; the run folder may not be or hold any of it (a resumed checkpoint of its own
+    excepted)."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise MeliError(f"--output_dir {output_dir}: is a file, not a folder")
-    if resume_checkpoint is not None and resume_checkpoint.resolve().parent == output_dir.resolve():
+    resumes_own_run = resume_checkpoint is not None and resume_checkpoint.resolve().parent == output_dir.resolve()
+    if resumes_own_run:
+        reads = {
+            flag: [p for p in paths if p is None or Path(p).resolve() != resume_checkpoint.resolve()]
+            for flag, paths in reads.items()
+        }
+    check_output_spares_inputs("--output_dir", output_dir, reads, replaces_folder=True)
+    if output_dir.is_dir():
+        foreign = foreign_files(output_dir)
+        if foreign:
+            raise MeliError(
+                f"--output_dir {output_dir} holds files that are not a training run's ({', '.join(foreign[:3])}"
+                + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+                + "), which the run could write over or, replacing it, delete: give a new or empty folder"
+            )
+    if resumes_own_run:
         # Resuming a run in its own folder: the checkpoints saved after this one would be overwritten.
         step = checkpoint_step(resume_checkpoint)
         later = sorted(

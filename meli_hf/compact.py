@@ -14,7 +14,7 @@ import torch
 
 from .errors import MeliError
 from .integrations import load_checkpoint
-from .io import atomic_folder
+from .io import atomic_folder, check_output_spares_inputs
 
 CARD_FILES = ("README.md", "learning_curves.png", "all_results.json")
 COMPACT_NOTE = """
@@ -38,6 +38,7 @@ def compact_checkpoint(model_dir: str | Path, output_dir: str | Path) -> tuple[i
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     if not (model_dir / "config.json").is_file():
         raise MeliError(f"--model {model_dir}: not a checkpoint folder (no config.json)")
+    check_output_spares_inputs("--output", output_dir, {"--model": [model_dir]}, replaces_folder=True)
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         raise MeliError(f"--output {output_dir} exists; give a new folder (nothing is overwritten)")
     tokenizer, model = load_checkpoint(str(model_dir), "--model", trust_remote_code=False, dtype=torch.float32)

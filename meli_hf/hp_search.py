@@ -25,6 +25,7 @@ from transformers import TrainerCallback, TrainingArguments, enable_full_determi
 
 from .checkpoints import (
     BEST_RUN_FILE,
+    BEST_RUN_FOLDER,
     SEARCH_FILE,
     asks_resume,
     check_output_dir,
@@ -50,6 +51,7 @@ from .training import (
     load_data,
     planned_steps,
     prepare_datasets,
+    run_inputs,
     run_training,
     set_max_seq_length,
 )
@@ -64,7 +66,7 @@ from .training_args import (
 
 logger = logging.getLogger(__name__)
 
-BEST_RUN_FOLDER = "best"
+SQLITE_URL = "sqlite:///"
 RANGE_KEYS = {"low", "high", "log", "step"}
 
 
@@ -316,7 +318,13 @@ def run_hp_search(
             "--hp_space without it"
         )
     storage = open_storage(search_args.hp_storage)
-    replaces_earlier_run = check_output_dir(training_args.output_dir, training_args.overwrite_output_dir, None)
+    reads = run_inputs(model_args, data_args, training_args) | {
+        "--hp_space": [search_args.hp_space],
+        "--hp_storage": [search_args.hp_storage.removeprefix(SQLITE_URL)]
+        if (search_args.hp_storage or "").startswith(SQLITE_URL)
+        else [],
+    }
+    replaces_earlier_run = check_output_dir(training_args.output_dir, training_args.overwrite_output_dir, None, reads)
     set_seed(training_args.seed)
 
     dataset, data_dir = load_data(data_args, training_args.seed)

@@ -15,7 +15,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -116,6 +116,48 @@ def is_same_file(first: str | Path, second: str | Path) -> bool:
     with contextlib.suppress(OSError):
         return os.path.samefile(first, second)
     return False
+
+
+# The files a checkpoint folder is loaded from (config, weights, tokenizer, code it ships, ensemble files): an output
+# may not replace them. Other files in a model's folder (predictions, reports) are nobody's input.
+CHECKPOINT_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".py", ".model", ".onnx", ".pt")
+
+
+def _files_read_from(source: Path) -> list[Path]:
+    """The file itself, or the checkpoint files directly inside a folder."""
+    if source.is_file():
+        return [source]
+    with contextlib.suppress(OSError):
+        return [child for child in source.iterdir() if child.suffix in CHECKPOINT_FILE_SUFFIXES and child.is_file()]
+    return []
+
+
+def check_output_spares_inputs(
+    output_flag: str, output: str | Path, inputs: Mapping[str, Iterable[str | Path | None]], replaces_folder: bool
+) -> None:
+    """Refuse, before any work, an output that would destroy what the same command reads: the one rule of every
+    command (paths resolved, links followed). An output file may not be a file read (an input file, or a checkpoint
+    file of an input folder; a new file in a model's folder is fine); a folder the command replaces may not be, or
+    hold, anything read. `inputs` maps each reading flag to its paths; paths that do not exist (Hub ids) are
+    skipped."""
+    target = Path(os.path.realpath(output))
+    for flag, paths in inputs.items():
+        for given in paths:
+            if given is None or not os.path.exists(given):
+                continue
+            source = Path(os.path.realpath(given))
+            if replaces_folder:
+                if source == target or target in source.parents:
+                    relation = "is" if source == target else "holds"
+                    raise MeliError(
+                        f"{output_flag} {output} {relation} {flag} {given}, which this command reads, and the "
+                        "command replaces that folder: write to another folder"
+                    )
+            elif any(is_same_file(target, read) for read in _files_read_from(source)):
+                what = "is" if source.is_file() else "is a file of"
+                raise MeliError(
+                    f"{output_flag} {output} {what} {flag} {given}, which this command reads: write to another file"
+                )
 
 
 @contextlib.contextmanager

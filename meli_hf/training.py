@@ -35,6 +35,7 @@ from .integrations import hub_errors, load_checkpoint, load_pretrained, mlflow_r
 from .metrics import ClassificationMetrics, logits_to_label_ids
 from .model_card import card_model_arguments, plot_learning_curves
 from .modeling_meli import MeliTfidfForSequenceClassification
+from .predict import paths_read
 from .registry import MODELS, build_collator, build_model, build_tokenizer, load_model_word_vectors
 from .sample import sample_dir
 from .tokenization import MODEL_MAX_LENGTH
@@ -253,6 +254,20 @@ def fit_idf(model: MeliTfidfForSequenceClassification, train: WordIdBatches, bat
         )
 
 
+def run_inputs(
+    model_args: ModelArguments, data_args: DataTrainingArguments, training_args: MeliTrainingArguments
+) -> dict[str, list]:
+    """What a run reads, by flag: its run folder may not be, or hold, any of it."""
+    pretrained = MODELS[model_args.model].tokenizer == "pretrained"
+    return {
+        "--data_dir": [data_args.data_dir],
+        "--word_vectors": [model_args.word_vectors],
+        "--model_name_or_path": [model_args.model_name_or_path if pretrained else None],
+        "--teacher": paths_read(training_args.teacher or []),
+        "--resume_from_checkpoint": [training_args.resume_from_checkpoint],
+    }
+
+
 def run_training(
     model_args: ModelArguments, data_args: DataTrainingArguments, training_args: MeliTrainingArguments
 ) -> dict[str, float]:
@@ -263,7 +278,10 @@ def run_training(
         steps_done = check_checkpoint(checkpoint)["global_step"]
         training_args.resume_from_checkpoint = str(checkpoint)
     replaces_earlier_run = check_output_dir(
-        training_args.output_dir, training_args.overwrite_output_dir, resume_checkpoint=checkpoint
+        training_args.output_dir,
+        training_args.overwrite_output_dir,
+        resume_checkpoint=checkpoint,
+        reads=run_inputs(model_args, data_args, training_args),
     )
     set_seed(training_args.seed)
     spec = MODELS[model_args.model]

@@ -20,7 +20,7 @@ from transformers.hf_argparser import string_to_bool
 
 from .cli import one_line_parser_errors
 from .errors import MeliError
-from .io import read_json_or_yaml
+from .io import check_output_spares_inputs, read_json_or_yaml
 from .optimization import optimizer_obstacle
 from .predict import is_ensemble_file
 from .registry import BETO, MODELS, architecture_fields, has_word_embeddings
@@ -516,7 +516,9 @@ def parse_training_file(path: str | Path) -> TrainingArgumentGroups:
         raise MeliError(f"{path}: expected a mapping of argument names to values")
     model = values.get("model", "mlp")
     # Inside `_parsed`: a `model` that is no name (a list, a number) is a one-line error too.
-    return _parsed(lambda: training_argument_parser(model).parse_dict(model_training_defaults(model) | values))
+    groups = _parsed(lambda: training_argument_parser(model).parse_dict(model_training_defaults(model) | values))
+    check_output_spares_inputs("--output_dir", groups[2].output_dir, {"arguments file": [path]}, replaces_folder=True)
+    return groups
 
 
 def run_arguments(

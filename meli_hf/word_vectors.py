@@ -27,7 +27,7 @@ from transformers.hf_argparser import string_to_bool
 from .cli import one_line_parser_errors, user_errors
 from .data import find_source_files, load_meli
 from .errors import MeliError
-from .io import atomic_output, is_same_file
+from .io import atomic_output, check_output_spares_inputs
 from .tokenization import keeps_numbers, title_words
 from .training_args import require_at_least_one
 
@@ -124,11 +124,12 @@ def main(args: list[str] | None = None) -> None:
             raise MeliError(f"--data_dir {flags.data_dir}: folder not found")
         started = time.perf_counter()
         sources = find_source_files(flags.data_dir, flags.language)
-        for split, source in sources.items():
-            if is_same_file(source.path, flags.output):
-                raise MeliError(
-                    f"--output {flags.output} is the {split} file of --data_dir; write the vectors to another file"
-                )
+        check_output_spares_inputs(
+            "--output",
+            flags.output,
+            {"--data_dir": [flags.data_dir, *(source.path for source in sources.values())]},
+            replaces_folder=False,
+        )
         train_file = sources["train"].path  # validation and test unread
         keep_numbers = keeps_numbers(flags.keep_numbers, flags.data_dir, sources["train"].format == "course")
         titles = load_meli({"train": train_file})["train"]["title"]

@@ -27,6 +27,8 @@ from meli_hf.cli import one_line_parser_errors, positive_int, user_errors
 from meli_hf.data import load_meli
 from meli_hf.ensemble import build_ensemble, write_ensemble_file
 from meli_hf.errors import MeliError
+from meli_hf.io import check_output_spares_inputs
+from meli_hf.predict import paths_read
 from meli_hf.sample import sample_dir
 
 
@@ -52,6 +54,8 @@ def main() -> None:
         args = argument_parser().parse_args()
         if Path(args.output).suffix != ".json":
             raise MeliError(f"--output {args.output}: an ensemble file ends in .json")
+        reads = {"--candidates": paths_read(args.candidates), "--data_dir": [args.data_dir]}
+        check_output_spares_inputs("--output", args.output, reads, replaces_folder=False)
         data_dir = Path(args.data_dir) if args.data_dir else sample_dir()
         transformers.utils.logging.disable_progress_bar()  # one line per event: no bar per checkpoint loaded
         dataset = load_meli(data_dir)

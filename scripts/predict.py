@@ -34,8 +34,8 @@ from meli_hf.cli import (
     user_errors,
 )
 from meli_hf.errors import MeliDataError
-from meli_hf.io import atomic_output, is_same_file
-from meli_hf.predict import INPUT_FORMATS, PredictionWriter, batched, read_records
+from meli_hf.io import atomic_output, check_output_spares_inputs
+from meli_hf.predict import INPUT_FORMATS, PredictionWriter, batched, paths_read, read_records
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -82,8 +82,15 @@ def parse_args() -> argparse.Namespace:
         parser.error("give titles as arguments or --input FILE, not both and not neither")
     if args.input and args.input != "-" and not Path(args.input).is_file():
         parser.error(f"--input {args.input}: file not found")
-    if args.input and args.output and is_same_file(args.input, args.output):
-        parser.error(f"--output {args.output} is the --input file; write the predictions to another file")
+    reads = {
+        "--model": paths_read(args.model),
+        "--input": [args.input if args.input != "-" else None],
+        "--group_by": [args.group_by],
+    }
+    if args.output:
+        check_output_spares_inputs("--output", args.output, reads, replaces_folder=False)
+    if args.report:
+        check_output_spares_inputs("--report", args.report, reads, replaces_folder=True)
     if args.group_by and not args.report:
         parser.error("--group_by goes with --report DIR")
     if args.group_by and not Path(args.group_by).is_file():

@@ -106,7 +106,9 @@ def test_each_trial_trains_with_its_own_arguments(sample_dir, tmp_path, monkeypa
         "on_train_begin",
         lambda self, args, *a, **k: runs.append((args.learning_rate, args.num_train_epochs, args.class_balance)),
     )
-    summary = search(sample_dir, tmp_path, "--hp_trials", "3", "--hp_space", str(write_space(tmp_path, QUICK_SPACE)))
+    summary = search(
+        sample_dir, tmp_path / "run", "--hp_trials", "3", "--hp_space", str(write_space(tmp_path, QUICK_SPACE))
+    )
 
     # One model for the data checks, one at the Trainer's start, then one per trial.
     trial_models = models[2:]
@@ -264,7 +266,7 @@ def test_run_arguments_are_the_flags_given_beyond_the_models_defaults(model, tmp
     flags = ["--model", model, "--learning_rate", "5e-4", "--output_dir", str(tmp_path), "--hub_token", "secret"]
     arguments = run_arguments(*parse_training_arguments(flags)[:3])
     assert arguments == {"model": model, "learning_rate": 5e-4, "output_dir": str(tmp_path)}
-    path = tmp_path / "run.json"
+    path = tmp_path.with_name(tmp_path.name + "-run.json")
     path.write_text(json.dumps(arguments))
     assert parse_training_file(path)[2].learning_rate == 5e-4
 

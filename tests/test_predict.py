@@ -232,11 +232,11 @@ def test_output_is_replaced_only_by_a_complete_run(checkpoints, tmp_path):
     titles = tmp_path / "titles.csv"
     titles.write_text("title,category\nHeladera Gafa,REFRIGERATORS\n")
     result = run_predict("--model", model, "--input", str(titles), "--output", str(titles))
-    assert result.returncode == 2 and "is the --input file" in result.stderr
+    assert result.returncode == 2 and "is --input" in result.stderr
     assert titles.read_text() == "title,category\nHeladera Gafa,REFRIGERATORS\n"
     link = tmp_path / "link.csv"
     link.symlink_to(titles)
-    assert "is the --input file" in run_predict("--model", model, "--input", str(titles), "--output", str(link)).stderr
+    assert "is --input" in run_predict("--model", model, "--input", str(titles), "--output", str(link)).stderr
 
     kept = tmp_path / "kept.jsonl"
     kept.write_text("precious\n")
@@ -447,9 +447,16 @@ def test_report_counts_unknown_categories_and_refuses_bad_flags(checkpoints, tmp
     assert (report / "report.md").read_text() != earlier and "POWER_TOOLS" not in (
         report / "per_category.csv"
     ).read_text()
-    result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--report", str(tmp_path))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--report", str(other))
     assert result.returncode == 2 and "holds other files than an evaluation report" in result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "titles.csv"]
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+    # Nor is a folder that holds what the command reads.
+    result = run_predict("--model", str(checkpoints["mlp"]), "--input", str(source), "--report", str(tmp_path))
+    assert result.returncode == 2 and f"holds --input {source}" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "report", "titles.csv"]
 
 
 def test_a_checkpoint_without_a_trained_head_is_refused(checkpoints, minilm_dir, tmp_path):

@@ -119,5 +119,5 @@ def test_a_data_file_is_never_the_output(tmp_path, capsys):
         main(["--data_dir", str(data), "--output", str(data / "validation.csv.gz"), "--dim", "4"])
     assert exit_info.value.code == 2
     message = capsys.readouterr().err.strip()
-    assert message.startswith("error: --output ") and "is the validation file of --data_dir" in message
+    assert message.startswith("error: --output ") and "is --data_dir" in message
     assert (data / "validation.csv.gz").read_bytes() == before
