@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine; each creates .venv first when it is missing.
 #   make train [MODEL=mlp|cnn|lstm|beto] [ARGS="--num_train_epochs 3 ..."]   train on the bundled sample
-#   make test                                                                the test suite (what CI runs)
+#   make test                                                                the layers contract and the test suite (what CI runs)
 # Only the tests run offline (HF_HUB_OFFLINE=1): `make train MODEL=beto` may download BETO from the Hub.
 PYTHON ?= python3
 VENV := .venv
@@ -22,6 +22,7 @@ train: $(VENV)/.installed
 	$(PY) scripts/train.py --model $(MODEL) $(ARGS)
 
 test: $(VENV)/.installed
+	$(VENV)/bin/lint-imports
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -rs tests
 
 lint: $(VENV)/.installed

@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE_TRAIN_HELP = (
-    "from meli_hf.training_args import training_argument_parser\ntraining_argument_parser().format_help()"
+    "from meli_hf.training.arguments import training_argument_parser\ntraining_argument_parser().format_help()"
 )
 LIVE_PREDICT_HELP = (
     f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); sys.argv = ['predict.py']\n"

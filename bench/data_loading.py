@@ -3,7 +3,7 @@
 side by side with the course's reader (gzip JSONL parsed line by line through a shuffle-buffer IterableDataset).
 
     python bench/data_loading.py --data_dir ../shared/data/meli2019-es
-    python -m meli_hf.sample --output_dir /tmp/meli-full --rows 4895280
+    python scripts/sample.py --output_dir /tmp/meli-full --rows 4895280
     python bench/data_loading.py --data_dir /tmp/meli-full
 
 Each measurement runs in its own process with its own `datasets` cache, so "first" and "cached" are what a user
@@ -29,7 +29,7 @@ SHUFFLE_BUFFER = 10_000
 def load(data_dir: str) -> None:
     """Child process: time `load_meli`, print JSON with seconds and peak RSS."""
     start = time.perf_counter()
-    from meli_hf.data import load_meli
+    from meli_hf.data.loading import load_meli
 
     imported = time.perf_counter()
     dataset = load_meli(data_dir)
@@ -47,9 +47,9 @@ def trainer_epoch(data_dir: str) -> None:
     from transformers import Trainer, TrainingArguments
 
     from meli_hf import MeliMLPConfig, MeliMLPForSequenceClassification
-    from meli_hf.data import load_meli
-    from meli_hf.registry import build_collator, build_word_tokenizer
-    from meli_hf.training import prepare_datasets
+    from meli_hf.data.loading import load_meli
+    from meli_hf.training.registry import build_collator, build_word_tokenizer
+    from meli_hf.training.run import prepare_datasets
 
     dataset = load_meli(data_dir)
     args = TrainingArguments(

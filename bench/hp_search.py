@@ -24,7 +24,7 @@ from pathlib import Path
 
 from quality import SPLITS, run_fasttext
 
-from meli_hf.data import load_meli
+from meli_hf.data.loading import load_meli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,9 +15,9 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import meli_hf  # noqa: F401  (registers the Auto classes)
-from meli_hf.io import read_csv, read_lines
-from meli_hf.metrics import ClassificationMetrics
-from meli_hf.modeling_meli import PART_COMBINATIONS
+from meli_hf.evaluation.metrics import ClassificationMetrics
+from meli_hf.files import read_csv, read_lines
+from meli_hf.models.modeling_meli import PART_COMBINATIONS
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ Each meli-hf model is trained by `scripts/train.py` with its defaults (as a user
 OUTPUT_DIR/<model>, once per `--seeds` value (a seed other than the Trainer's default 42 runs into
 OUTPUT_DIR/<model>-seed<N>: the spread between seeds is the noise of a comparison); `--reuse` takes a finished run
 found there (its `all_results.json`) instead of training again; `--word_vectors FILE` initialises every run's
-word embeddings (all but `tfidf`'s) from FILE (the course's SBW vectors, or `python -m meli_hf.word_vectors`'s on the
+word embeddings (all but `tfidf`'s) from FILE (the course's SBW vectors, or `python scripts/word_vectors.py`'s on the
 real sample).
 `--train_flags "..."` adds flags to every run (a recipe: `--num_train_epochs 4`). Every run reports its training
 time (the Trainer's `train_runtime`) and its whole process's wall time (start-up, data, evaluation and saving too).
@@ -41,8 +41,8 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from transformers import TrainingArguments
 
 from meli_hf import Predictor
-from meli_hf.registry import has_word_embeddings
-from meli_hf.tokenization import course_tokenize
+from meli_hf.data.tokenization import course_tokenize
+from meli_hf.training.registry import has_word_embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = re.compile(r"\w+")

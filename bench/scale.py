@@ -4,7 +4,7 @@ runs it (new `datasets` cache), then the evaluation of all validation and test r
 
     python bench/scale.py --data_dir /tmp/meli-full --rows 4895280
 
-The data are written by `python -m meli_hf.sample` first when `--data_dir` holds none (4,895,280 train rows,
+The data are written by `python scripts/sample.py` first when `--data_dir` holds none (4,895,280 train rows,
 1,223,820 validation rows: the course's sizes). The run is `scripts/train.py --model mlp --num_train_epochs 1`
 with its other defaults, no checkpoints and no evaluation during training; its peak RSS is the training process's.
 """
@@ -32,7 +32,15 @@ def main() -> None:
     data_dir = Path(args.data_dir)
     if not (data_dir / "spanish.train.jsonl.gz").is_file():
         start = time.perf_counter()
-        command = [sys.executable, "-m", "meli_hf.sample", "--output_dir", str(data_dir), "--rows", str(args.rows)]
+        command = [
+            sys.executable,
+            "-m",
+            "meli_hf.cli.sample",
+            "--output_dir",
+            str(data_dir),
+            "--rows",
+            str(args.rows),
+        ]
         subprocess.run(command, check=True, cwd=ROOT)
         print(f"generated {data_dir} in {time.perf_counter() - start:.0f} s", flush=True)
 

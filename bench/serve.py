@@ -26,10 +26,10 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from meli_hf.cli import one_line_parser_errors, positive_int, user_errors  # noqa: E402
-from meli_hf.errors import MeliError  # noqa: E402
-from meli_hf.io import read_csv, read_lines  # noqa: E402
-from meli_hf.predict import Predictor  # noqa: E402
+from meli_hf.cli import positive_int, user_errors  # noqa: E402
+from meli_hf.errors import MeliError, one_line_parser_errors  # noqa: E402
+from meli_hf.files import read_csv, read_lines  # noqa: E402
+from meli_hf.inference.predictor import Predictor  # noqa: E402
 
 
 def read_titles(path: str, limit: int) -> list[str]:

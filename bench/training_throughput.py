@@ -24,11 +24,16 @@ import torch
 from transformers import TrainerCallback, get_linear_schedule_with_warmup
 
 from meli_hf.cli import keep_freed_memory_in_heap
-from meli_hf.modeling_meli import MeliTfidfForSequenceClassification
-from meli_hf.registry import build_collator, build_model, build_word_tokenizer
-from meli_hf.trainer import MeliTrainer
-from meli_hf.training import fit_idf, load_data, prepare_datasets
-from meli_hf.training_args import DataTrainingArguments, MeliTrainingArguments, ModelArguments, model_training_defaults
+from meli_hf.models.modeling_meli import MeliTfidfForSequenceClassification
+from meli_hf.training.arguments import (
+    DataTrainingArguments,
+    MeliTrainingArguments,
+    ModelArguments,
+    model_training_defaults,
+)
+from meli_hf.training.registry import build_collator, build_model, build_word_tokenizer
+from meli_hf.training.run import fit_idf, load_data, prepare_datasets
+from meli_hf.training.trainer import MeliTrainer
 
 
 class StepClock(TrainerCallback):

@@ -9,7 +9,7 @@ import importlib
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
+from .models.configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
 from .registration import LazyModelClass
 
 for _config, _model in (
@@ -23,17 +23,17 @@ for _config, _model in (
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY_NAMES = {
-    "MeliCNNForSequenceClassification": "modeling_meli",
-    "MeliLSTMForSequenceClassification": "modeling_meli",
-    "MeliMLPForSequenceClassification": "modeling_meli",
-    "MeliTfidfForSequenceClassification": "modeling_meli",
+    "MeliCNNForSequenceClassification": "models.modeling_meli",
+    "MeliLSTMForSequenceClassification": "models.modeling_meli",
+    "MeliMLPForSequenceClassification": "models.modeling_meli",
+    "MeliTfidfForSequenceClassification": "models.modeling_meli",
     "MeliDataError": "errors",
-    "load_meli": "data",
-    "WordVectors": "embeddings",
-    "load_word_vectors": "embeddings",
-    "Predictor": "predict",
-    "train_word_tokenizer": "tokenization",
-    "word_tokenizer_from_vocabulary": "tokenization",
+    "load_meli": "data.loading",
+    "WordVectors": "data.embeddings",
+    "load_word_vectors": "data.embeddings",
+    "Predictor": "inference.predictor",
+    "train_word_tokenizer": "data.tokenization",
+    "word_tokenizer_from_vocabulary": "data.tokenization",
 }
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 
@@ -16,3 +17,14 @@ class MeliDataError(MeliError):
     def __init__(self, path: str | Path, line: int | None, field: str | None, problem: str):
         where = str(path) + (f", line {line}" if line is not None else "") + (f", field '{field}'" if field else "")
         super().__init__(f"{where}: {problem}")
+
+
+def one_line_parser_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make the parser raise a bad flag as a `MeliError` (argparse prints its usage block and exits), which
+    `user_errors` reports as one line."""
+
+    def error(message: str):
+        raise MeliError(f"{message} (see --help)")
+
+    parser.error = error
+    return parser

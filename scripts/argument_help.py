@@ -116,8 +116,8 @@ def record_parsers() -> dict:
     import ensemble
     import predict
 
-    from meli_hf.registry import MODELS
-    from meli_hf.training_args import model_training_defaults, training_argument_parser
+    from meli_hf.training.arguments import model_training_defaults, training_argument_parser
+    from meli_hf.training.registry import MODELS
 
     train = describe_parser(training_argument_parser())
     train["model_defaults"] = {

@@ -12,7 +12,8 @@ folder; it is written beside its place and renamed into place once complete.
 import argparse
 import sys
 
-from meli_hf.cli import one_line_parser_errors, user_errors
+from meli_hf.cli import user_errors
+from meli_hf.errors import one_line_parser_errors
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -29,7 +30,7 @@ def main() -> None:
         args = argument_parser().parse_args()
         import transformers
 
-        from meli_hf.compact import compact_checkpoint
+        from meli_hf.inference.compact import compact_checkpoint
 
         transformers.utils.logging.disable_progress_bar()
         before, after = compact_checkpoint(args.model, args.output)

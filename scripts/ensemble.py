@@ -23,13 +23,13 @@ if __name__ == "__main__" and print_recorded_help("ensemble", sys.argv[1:]):
 
 import transformers
 
-from meli_hf.cli import one_line_parser_errors, positive_int, user_errors
-from meli_hf.data import load_meli
-from meli_hf.ensemble import build_ensemble, write_ensemble_file
-from meli_hf.errors import MeliError
-from meli_hf.io import check_output_spares_inputs
-from meli_hf.predict import paths_read
-from meli_hf.sample import sample_dir
+from meli_hf.cli import positive_int, user_errors
+from meli_hf.data.loading import load_meli
+from meli_hf.data.sample import sample_dir
+from meli_hf.errors import MeliError, one_line_parser_errors
+from meli_hf.evaluation.ensemble import build_ensemble, write_ensemble_file
+from meli_hf.files import check_output_spares_inputs
+from meli_hf.inference.predictor import paths_read
 
 
 def argument_parser() -> argparse.ArgumentParser:

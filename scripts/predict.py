@@ -26,16 +26,10 @@ if __name__ == "__main__" and print_recorded_help("predict", sys.argv[1:]):
 import transformers
 
 import meli_hf  # noqa: F401  (registers the meli-hf architectures with the Auto classes)
-from meli_hf.cli import (
-    add_checkpoint_arguments,
-    one_line_parser_errors,
-    positive_int,
-    predictor_from_arguments,
-    user_errors,
-)
-from meli_hf.errors import MeliDataError
-from meli_hf.io import atomic_output, check_output_spares_inputs
-from meli_hf.predict import INPUT_FORMATS, PredictionWriter, batched, paths_read, read_records
+from meli_hf.cli import add_checkpoint_arguments, positive_int, predictor_from_arguments, user_errors
+from meli_hf.errors import MeliDataError, one_line_parser_errors
+from meli_hf.files import atomic_output, check_output_spares_inputs
+from meli_hf.inference.predictor import INPUT_FORMATS, PredictionWriter, batched, paths_read, read_records
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -96,7 +90,7 @@ def parse_args() -> argparse.Namespace:
     if args.group_by and not Path(args.group_by).is_file():
         parser.error(f"--group_by {args.group_by}: file not found")
     if args.report:
-        from meli_hf.evaluation_report import check_report_folder  # scoring and reports: only when asked for
+        from meli_hf.evaluation.report import check_report_folder  # scoring and reports: only when asked for
 
         check_report_folder(args.report)  # before any prediction: a folder of other files is refused
     args.evaluate = args.evaluate or bool(args.report)
@@ -105,9 +99,9 @@ def parse_args() -> argparse.Namespace:
 
 def predict(args: argparse.Namespace) -> None:
     if args.evaluate:  # only then: scoring imports `evaluate`, scikit-learn and `datasets`, a report matplotlib
-        from meli_hf.evaluation import Evaluation
+        from meli_hf.evaluation.scoring import Evaluation
     if args.report:
-        from meli_hf.evaluation_report import read_groups, write_report
+        from meli_hf.evaluation.report import read_groups, write_report
     groups = read_groups(args.group_by) if args.group_by else None  # a bad file fails before any prediction
     predictor = predictor_from_arguments(args, args.batch_size)
     if args.titles:

@@ -17,13 +17,8 @@ import argparse
 import math
 import sys
 
-from meli_hf.cli import (
-    add_checkpoint_arguments,
-    one_line_parser_errors,
-    positive_int,
-    predictor_from_arguments,
-    user_errors,
-)
+from meli_hf.cli import add_checkpoint_arguments, positive_int, predictor_from_arguments, user_errors
+from meli_hf.errors import one_line_parser_errors
 
 
 def port_number(text: str) -> int:
@@ -80,7 +75,7 @@ def main() -> None:
         import transformers
         import uvicorn
 
-        from meli_hf.serve import ServiceLimits, create_app
+        from meli_hf.inference.service import ServiceLimits, create_app
 
         # Bound before the model loads: a port in use fails at once, and --port 0 learns its port here.
         try:

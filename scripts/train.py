@@ -25,10 +25,10 @@ import datasets
 import transformers
 
 from meli_hf.cli import keep_freed_memory_in_heap, user_errors
-from meli_hf.hp_search import run_hp_search
-from meli_hf.integrations import mlflow_store
-from meli_hf.training import run_training
-from meli_hf.training_args import parse_training_arguments, parse_training_file
+from meli_hf.training.arguments import parse_training_arguments, parse_training_file
+from meli_hf.training.run import run_training
+from meli_hf.training.search import run_hp_search
+from meli_hf.training.tracking import mlflow_store
 
 logger = logging.getLogger("meli_hf")
 

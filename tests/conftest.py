@@ -35,7 +35,7 @@ def isolated_datasets_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
-    from meli_hf.sample import generate_sample
+    from meli_hf.data.sample import generate_sample
 
     return generate_sample(tmp_path_factory.mktemp("sample"), train_rows=2000)
 
@@ -45,7 +45,7 @@ def tiny_bert_dir(tmp_path_factory, sample_dir) -> Path:
     """A randomly initialised 2-layer BERT (no head, as BETO) with a WordPiece vocabulary of the sample's words."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    from meli_hf.data import read_token_to_index
+    from meli_hf.data.loading import read_token_to_index
 
     folder = tmp_path_factory.mktemp("tiny_bert")
     words = [w for w in read_token_to_index(sample_dir / "spanish_token_to_index.json.gz") if not w.startswith("[")]
@@ -72,8 +72,8 @@ def minilm_dir() -> Path:
 
 def train_checkpoint(sample_dir: Path, folder: Path, model: str, epochs: int, *flags: str) -> Path:
     """A checkpoint of `model` trained on the sample, saved once at the end."""
-    from meli_hf.training import run_training
-    from meli_hf.training_args import parse_training_arguments
+    from meli_hf.training.arguments import parse_training_arguments
+    from meli_hf.training.run import run_training
 
     arguments = ["--model", model, "--data_dir", str(sample_dir), "--output_dir", str(folder)]
     arguments += ["--num_train_epochs", str(epochs), "--save_strategy", "no", "--load_best_model_at_end", "false"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import transformers
 
-from meli_hf.registry import MODELS
-from meli_hf.training_args import training_argument_parser
+from meli_hf.training.arguments import training_argument_parser
+from meli_hf.training.registry import MODELS
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 OUT_OF_DATE = "scripts/argument_help.json is out of date: run `python scripts/argument_help.py`"

@@ -1,8 +1,8 @@
 import torch
 from transformers import DataCollatorWithPadding
 
-from meli_hf.collator import WordIdCollator
-from meli_hf.tokenization import train_word_tokenizer
+from meli_hf.data.collator import WordIdCollator
+from meli_hf.data.tokenization import train_word_tokenizer
 
 
 def test_matches_the_tokenizer_padding():
@@ -23,8 +23,8 @@ def test_titles_without_known_words_become_all_padding():
 
 
 def test_arrow_batches_equal_row_batches(sample_dir):
-    from meli_hf.collator import WordIdBatches
-    from meli_hf.data import load_meli
+    from meli_hf.data.collator import WordIdBatches
+    from meli_hf.data.loading import load_meli
 
     train = load_meli(sample_dir, max_rows={"train": 300}, seed=3)["train"]  # a subset: an indices mapping
     batches = WordIdBatches(train)
@@ -37,8 +37,8 @@ def test_arrow_batches_equal_row_batches(sample_dir):
 
 
 def test_lengths_come_from_the_arrow_offsets(sample_dir):
-    from meli_hf.collator import WordIdBatches
-    from meli_hf.data import load_meli
+    from meli_hf.data.collator import WordIdBatches
+    from meli_hf.data.loading import load_meli
 
     train = load_meli(sample_dir, max_rows={"train": 300}, seed=3)["train"]
     assert WordIdBatches(train).lengths() == [len(row["input_ids"]) for row in train]

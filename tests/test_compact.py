@@ -1,4 +1,5 @@
-"""Compact serving copies (meli_hf.compact, scripts/compact.py): int8 tables, loaded back exactly as saved."""
+"""Compact serving copies (meli_hf.inference.compact, scripts/compact.py): int8 tables, loaded back exactly as
+saved."""
 
 import os
 import subprocess
@@ -9,9 +10,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from meli_hf.compact import compact_checkpoint
 from meli_hf.errors import MeliError
-from meli_hf.predict import Predictor
+from meli_hf.inference.compact import compact_checkpoint
+from meli_hf.inference.predictor import Predictor
 
 from .conftest import train_checkpoint
 

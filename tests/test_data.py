@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from meli_hf.data import MeliDataError, load_meli
+from meli_hf.data.loading import MeliDataError, load_meli
 from meli_hf.errors import MeliError
 
 from .conftest import REAL_DATA, requires_real_data
@@ -102,7 +102,7 @@ def test_cached_load_in_a_new_process_does_not_reparse(sample_dir, isolated_data
     assert all(f.startswith(str(isolated_datasets_cache)) and f.endswith(".arrow") for f in cache_files)
     before = {p: p.stat().st_mtime_ns for p in Path(isolated_datasets_cache).rglob("*.arrow")}
     script = (
-        "import json, sys; from meli_hf.data import load_meli; d = load_meli(sys.argv[1]); "
+        "import json, sys; from meli_hf.data.loading import load_meli; d = load_meli(sys.argv[1]); "
         "print(json.dumps(sorted(f['filename'] for s in d.values() for f in s.cache_files)))"
     )
     env = os.environ | {"HF_DATASETS_CACHE": str(isolated_datasets_cache)}
@@ -249,12 +249,12 @@ def test_excel_csv_with_a_byte_order_mark_and_long_titles(tmp_path):
 
 
 def test_a_newer_parser_never_serves_an_older_cache(tmp_path, monkeypatch):
-    import meli_hf.data
+    import meli_hf.data.loading
 
     _write_course(tmp_path, "train", _two_class_records())
     before = {f["filename"] for f in load_meli(tmp_path)["train"].cache_files}
     assert {f["filename"] for f in load_meli(tmp_path)["train"].cache_files} == before
-    monkeypatch.setattr(meli_hf.data, "PARSER_VERSION", meli_hf.data.PARSER_VERSION + 1)
+    monkeypatch.setattr(meli_hf.data.loading, "PARSER_VERSION", meli_hf.data.loading.PARSER_VERSION + 1)
     after = {f["filename"] for f in load_meli(tmp_path)["train"].cache_files}
     assert after.isdisjoint(before)
 
@@ -262,7 +262,7 @@ def test_a_newer_parser_never_serves_an_older_cache(tmp_path, monkeypatch):
 def test_the_cause_of_a_generation_failure_is_kept(tmp_path, monkeypatch):
     import errno
 
-    import meli_hf.data
+    import meli_hf.data.loading
 
     (tmp_path / "train.csv").write_text("title,category\nCelular,CELLPHONES\n")
 
@@ -270,7 +270,7 @@ def test_the_cause_of_a_generation_failure_is_kept(tmp_path, monkeypatch):
         raise OverflowError("Python int too large to convert to C long")
         yield
 
-    monkeypatch.setattr(meli_hf.data, "_parse_csv", overflowing)
+    monkeypatch.setattr(meli_hf.data.loading, "_parse_csv", overflowing)
     with pytest.raises(
         MeliDataError, match=r"train.csv: could not be stored as Arrow \(OverflowError: Python int"
     ) as e:
@@ -281,7 +281,7 @@ def test_the_cause_of_a_generation_failure_is_kept(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
         yield
 
-    monkeypatch.setattr(meli_hf.data, "_parse_csv", disk_full)
+    monkeypatch.setattr(meli_hf.data.loading, "_parse_csv", disk_full)
     with pytest.raises(
         MeliError, match=r"cannot write the datasets cache in .*No space left on device.*HF_DATASETS_CACHE"
     ):

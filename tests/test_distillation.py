@@ -7,12 +7,12 @@ import shutil
 import pytest
 import torch
 
-import meli_hf.distillation
-from meli_hf.distillation import distillation_divergence
+import meli_hf.training.distillation
 from meli_hf.errors import MeliError
-from meli_hf.predict import Predictor
-from meli_hf.training import run_training
-from meli_hf.training_args import parse_training_arguments
+from meli_hf.inference.predictor import Predictor
+from meli_hf.training.arguments import parse_training_arguments
+from meli_hf.training.distillation import distillation_divergence
+from meli_hf.training.run import run_training
 
 from .test_optimization import SHORT_RUN, train_steps
 
@@ -104,17 +104,17 @@ def test_teacher_targets_are_computed_once(sample_dir, teacher_dir, tmp_path, mo
     def no_teacher_loading(*args, **kwargs):
         raise AssertionError("the teacher targets were computed again")
 
-    monkeypatch.setattr(meli_hf.distillation, "Predictor", no_teacher_loading)
+    monkeypatch.setattr(meli_hf.training.distillation, "Predictor", no_teacher_loading)
     train_steps(sample_dir, tmp_path / "second", *arguments)  # read back from the cache
     with pytest.raises(AssertionError, match="computed again"):  # another k: other targets
         train_steps(sample_dir, tmp_path / "third", *arguments[:-1], "5")
 
 
 def test_teacher_targets_are_the_teachers_top_k(sample_dir, teacher_dir):
-    from meli_hf.data import load_meli
+    from meli_hf.data.loading import load_meli
 
     train = load_meli(sample_dir, max_rows={"train": 50}, seed=0)["train"]
-    targets = meli_hf.distillation.add_teacher_targets(train, [str(teacher_dir)], top_k=4)
+    targets = meli_hf.training.distillation.add_teacher_targets(train, [str(teacher_dir)], top_k=4)
     probabilities = Predictor(str(teacher_dir)).probabilities(train["title"])
     assert train.features["label"].names == Predictor(str(teacher_dir)).labels  # same order here
     expected = probabilities.topk(4, dim=-1)
@@ -123,10 +123,10 @@ def test_teacher_targets_are_the_teachers_top_k(sample_dir, teacher_dir):
 
 
 def test_perturbed_copies_drop_words_and_keep_labels(sample_dir):
-    from meli_hf.data import load_meli
+    from meli_hf.data.loading import load_meli
 
     train = load_meli(sample_dir, max_rows={"train": 300}, seed=0)["train"].select_columns(["title", "label"])
-    first, second = meli_hf.distillation.perturbed_copies(train, 2, seed=1)
+    first, second = meli_hf.training.distillation.perturbed_copies(train, 2, seed=1)
     original_titles = list(train["title"])
     for copy in (first, second):
         assert list(copy["label"]) == list(train["label"])
@@ -136,9 +136,9 @@ def test_perturbed_copies_drop_words_and_keep_labels(sample_dir):
         changed = sum(p != o for p, o in zip(copy["title"], original_titles)) / len(original_titles)
         assert 0.3 < changed < 0.95
     assert list(first["title"]) != list(second["title"])  # each copy is perturbed anew
-    again = meli_hf.distillation.perturbed_copies(train, 1, seed=1)[0]
+    again = meli_hf.training.distillation.perturbed_copies(train, 1, seed=1)[0]
     assert list(again["title"]) == list(first["title"])
-    assert list(meli_hf.distillation.perturbed_copies(train, 1, seed=2)[0]["title"]) != list(first["title"])
+    assert list(meli_hf.training.distillation.perturbed_copies(train, 1, seed=2)[0]["title"]) != list(first["title"])
 
 
 def test_perturbed_copies_are_taught_and_cached(sample_dir, teacher_dir, tmp_path, monkeypatch):
@@ -155,7 +155,7 @@ def test_perturbed_copies_are_taught_and_cached(sample_dir, teacher_dir, tmp_pat
             asked.extend(titles)
             return super().probabilities(titles)
 
-    monkeypatch.setattr(meli_hf.distillation, "Predictor", CountingPredictor)
+    monkeypatch.setattr(meli_hf.training.distillation, "Predictor", CountingPredictor)
     train_steps(sample_dir, tmp_path / "second", *arguments)
     assert asked == []  # the titles, their copy and the targets of both read back
     train_steps(sample_dir, tmp_path / "third", *arguments[:-1], "2")
@@ -205,7 +205,7 @@ def test_distilling_the_network_alone_needs_parts_trained_apart(flags, sample_di
     def no_teacher_loading(*args, **kwargs):
         raise AssertionError("the teachers were asked before the student was checked")
 
-    monkeypatch.setattr(meli_hf.distillation, "Predictor", no_teacher_loading)
+    monkeypatch.setattr(meli_hf.training.distillation, "Predictor", no_teacher_loading)
     arguments = ["--model", "lstm", "--max_steps", "1", "--teacher", str(teacher_dir), *flags]
     with pytest.raises(MeliError, match="--distill_linear_part false applies to a student whose linear part is"):
         train_steps(sample_dir, tmp_path / "out", *arguments, "--distill_linear_part", "false")

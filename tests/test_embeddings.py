@@ -4,7 +4,7 @@ import logging
 import numpy as np
 import pytest
 
-from meli_hf.embeddings import load_word_vectors
+from meli_hf.data.embeddings import load_word_vectors
 from meli_hf.errors import MeliDataError
 
 
@@ -27,7 +27,7 @@ def test_rows_follow_the_vocabulary(tmp_path):
 
 
 def test_sample_vectors_cover_most_of_the_vocabulary(sample_dir):
-    from meli_hf.data import read_token_to_index
+    from meli_hf.data.loading import read_token_to_index
 
     vocabulary = read_token_to_index(sample_dir / "spanish_token_to_index.json.gz")
     vectors = load_word_vectors(sample_dir / "word_vectors.txt.gz", vocabulary)
@@ -75,11 +75,11 @@ def test_low_coverage_warns_and_none_fails(tmp_path, caplog):
     path = tmp_path / "vectors.txt"
     path.write_text("2 2\ncelular 1 2\nlenovo 3 4\n")
     vocabulary = VOCABULARY | {f"word{i}": i + 4 for i in range(8)}
-    with caplog.at_level(logging.INFO, logger="meli_hf.embeddings"):
+    with caplog.at_level(logging.INFO, logger="meli_hf.data.embeddings"):
         assert load_word_vectors(path, vocabulary).found == 1
     assert [r.levelno for r in caplog.records] == [logging.WARNING] and "coverage 10.0%" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="meli_hf.embeddings"):
+    with caplog.at_level(logging.INFO, logger="meli_hf.data.embeddings"):
         load_word_vectors(path, VOCABULARY)
     assert [r.levelno for r in caplog.records] == [logging.INFO]  # half of two words: enough not to warn
     with pytest.raises(MeliDataError, match="vectors.txt: none of the vocabulary's 1 words has a vector"):

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from meli_hf.ensemble import forward_selection
 from meli_hf.errors import MeliError
-from meli_hf.metrics import ClassificationMetrics
-from meli_hf.predict import Predictor
+from meli_hf.evaluation.ensemble import forward_selection
+from meli_hf.evaluation.metrics import ClassificationMetrics
+from meli_hf.inference.predictor import Predictor
 
 from .conftest import train_checkpoint
 from .test_optimization import train_steps

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from meli_hf import hp_search
 from meli_hf.errors import MeliError
-from meli_hf.hp_search import TrialObjective, run_hp_search
-from meli_hf.training import run_training
-from meli_hf.training_args import parse_training_arguments, parse_training_file
+from meli_hf.training import search as hp_search
+from meli_hf.training.arguments import parse_training_arguments, parse_training_file
+from meli_hf.training.run import run_training
+from meli_hf.training.search import TrialObjective, run_hp_search
 
 pytest.importorskip("optuna")
 
@@ -220,8 +220,8 @@ def test_an_hp_space_file_in_yaml_replaces_the_default_space(sample_dir, tmp_pat
 
 @pytest.mark.parametrize("model", ["mlp", "cnn", "lstm", "tfidf", "beto"])
 def test_every_default_space_holds_only_values_its_model_accepts(model, tiny_bert_dir):
-    from meli_hf.hp_search import check_search_space
-    from meli_hf.registry import MODELS
+    from meli_hf.training.registry import MODELS
+    from meli_hf.training.search import check_search_space
 
     model_args, _, training_args, _ = parse_training_arguments(
         ["--model", model, "--model_name_or_path", str(tiny_bert_dir)]
@@ -261,7 +261,7 @@ def test_tfidf_and_beto_trials_fit_their_models_and_take_float_arguments(
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_run_arguments_are_the_flags_given_beyond_the_models_defaults(model, tmp_path):
-    from meli_hf.training_args import run_arguments
+    from meli_hf.training.arguments import run_arguments
 
     flags = ["--model", model, "--learning_rate", "5e-4", "--output_dir", str(tmp_path), "--hub_token", "secret"]
     arguments = run_arguments(*parse_training_arguments(flags)[:3])

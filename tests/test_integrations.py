@@ -1,4 +1,4 @@
-"""Loading checkpoints (meli_hf.integrations.load_pretrained): a checkpoint's own Python code never runs unless the
+"""Loading checkpoints (meli_hf.hub.load_pretrained): a checkpoint's own Python code never runs unless the
 user passed --trust_remote_code, whatever standard input answers transformers' "run the custom code?" prompt."""
 
 import json

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from meli_hf.errors import MeliDataError, MeliError
-from meli_hf.io import atomic_output, is_same_file, read_csv, read_lines
+from meli_hf.files import atomic_output, is_same_file, read_csv, read_lines
 
 
 def test_atomic_output_replaces_a_file_only_when_complete(tmp_path):
@@ -79,7 +79,7 @@ def test_unreadable_files_are_reported(tmp_path):
 
 
 def test_atomic_folder_replaces_a_folder_only_when_complete(tmp_path):
-    from meli_hf.io import atomic_folder
+    from meli_hf.files import atomic_folder
 
     report = tmp_path / "report"
     report.mkdir()

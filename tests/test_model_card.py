@@ -1,9 +1,9 @@
-"""The model card (meli_hf.model_card): names from the user and the data are shown as written."""
+"""The model card (meli_hf.training.model_card): names from the user and the data are shown as written."""
 
 import yaml
 
-from meli_hf.model_card import write_model_card
-from meli_hf.training_args import MeliTrainingArguments
+from meli_hf.training.arguments import MeliTrainingArguments
+from meli_hf.training.model_card import write_model_card
 
 
 def test_markdown_and_html_in_names_are_escaped(tmp_path):

@@ -18,7 +18,7 @@ from meli_hf import (
     MeliTfidfConfig,
     MeliTfidfForSequenceClassification,
 )
-from meli_hf.modeling_meli import BIGRAM_HASH_MULTIPLIER, MeliDropout
+from meli_hf.models.modeling_meli import BIGRAM_HASH_MULTIPLIER, MeliDropout
 
 from .conftest import WITHOUT_MELI_HF
 

@@ -9,12 +9,12 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from meli_hf.configuration_meli import MeliMLPConfig
 from meli_hf.errors import MeliError
-from meli_hf.modeling_meli import MeliMLPForSequenceClassification
-from meli_hf.optimization import LazyAdamW, clip_gradient_norm_, embedding_tables, set_sparse_gradients
-from meli_hf.training import run_training
-from meli_hf.training_args import parse_training_arguments
+from meli_hf.models.configuration_meli import MeliMLPConfig
+from meli_hf.models.modeling_meli import MeliMLPForSequenceClassification
+from meli_hf.training.arguments import parse_training_arguments
+from meli_hf.training.optimization import LazyAdamW, clip_gradient_norm_, embedding_tables, set_sparse_gradients
+from meli_hf.training.run import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 # Steps that end where the tests can compare weights: no evaluation, no best-model reload, no dropout noise.
@@ -142,7 +142,7 @@ def test_only_the_baselines_embedding_tables_become_sparse(tiny_bert_dir):
 
 
 def test_sparse_embeddings_default_follows_what_the_run_allows(tmp_path, caplog):
-    from meli_hf.trainer import MeliTrainer
+    from meli_hf.training.trainer import MeliTrainer
 
     def trainer(*flags):
         args = parse_training_arguments(["--output_dir", str(tmp_path), *SHORT_RUN, *flags])[2]

@@ -157,7 +157,7 @@ def test_compact_never_replaces_the_folder_of_its_model(model_dir, tmp_path):
 def test_word_vectors_never_write_over_the_data(data_dir):
     before = snapshot(data_dir)
     train = next(data_dir.glob("*train*"))
-    refused(run("-m", "meli_hf.word_vectors", "--data_dir", str(data_dir), "--output", str(train)), "--data_dir")
+    refused(run("-m", "meli_hf.cli.word_vectors", "--data_dir", str(data_dir), "--output", str(train)), "--data_dir")
     assert snapshot(data_dir) == before
 
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from meli_hf.data import MeliDataError
+from meli_hf.data.loading import MeliDataError
 from meli_hf.errors import MeliError
-from meli_hf.predict import Predictor, read_records
-from meli_hf.training import run_training
-from meli_hf.training_args import parse_training_arguments
+from meli_hf.inference.predictor import Predictor, read_records
+from meli_hf.training.arguments import parse_training_arguments
+from meli_hf.training.run import run_training
 
 from .conftest import WITHOUT_MELI_HF, train_checkpoint
 
@@ -343,7 +343,7 @@ def test_predictor_input_types(checkpoints):
 def test_an_unreachable_hub_id_is_one_line_after_one_check(tmp_path, monkeypatch):
     import huggingface_hub.utils._http
 
-    from meli_hf.integrations import load_pretrained
+    from meli_hf.hub import load_pretrained
 
     def no_retries(*args, **kwargs):
         raise AssertionError("retried the Hub")
@@ -536,7 +536,7 @@ def imported_modules(*args: str) -> set[str]:
 def test_import_meli_hf_registers_the_architectures_and_imports_nothing_else(checkpoints):
     modules = imported_modules("-c", "import meli_hf")
     assert not {m for m in modules if m.split(".")[0] in HEAVY_MODULES}
-    assert "transformers.modeling_utils" not in modules and "meli_hf.modeling_meli" not in modules
+    assert "transformers.modeling_utils" not in modules and "meli_hf.models.modeling_meli" not in modules
     # The Auto classes still know the architectures: the model code is imported when a model is built.
     code = (
         "import sys, meli_hf\n"
@@ -557,4 +557,4 @@ def test_predicting_imports_no_data_scoring_or_plotting_library(checkpoints, mod
     modules = imported_modules(*PREDICT[1:], "--model", str(checkpoints[model]), "Heladera Gafa")
     # (scipy comes with transformers' own modeling code: its object-detection losses import it.)
     assert not {m for m in modules if m.split(".")[0] in HEAVY_MODULES}
-    assert "meli_hf.evaluation" not in modules and "meli_hf.evaluation_report" not in modules
+    assert "meli_hf.evaluation.scoring" not in modules and "meli_hf.evaluation.report" not in modules

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
+from meli_hf.data.sample import generate_sample
 from meli_hf.errors import MeliError
-from meli_hf.sample import generate_sample
 
 
 def test_the_sample_never_replaces_files_of_the_same_names(tmp_path):
@@ -18,7 +18,7 @@ def test_the_sample_never_replaces_files_of_the_same_names(tmp_path):
     assert (course / "spanish.train.jsonl.gz").read_bytes() == b"the user's real course file"
     assert sorted(p.name for p in course.iterdir()) == ["spanish.train.jsonl.gz"]
     result = subprocess.run(
-        [sys.executable, "-m", "meli_hf.sample", "--output_dir", str(course), "--rows", "100"],
+        [sys.executable, "-m", "meli_hf.cli.sample", "--output_dir", str(course), "--rows", "100"],
         capture_output=True,
         text=True,
     )

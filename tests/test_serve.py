@@ -1,5 +1,5 @@
-"""The HTTP service (meli_hf.serve, scripts/serve.py): answers, dynamic batching, bad requests, the demo page in a
-real headless browser."""
+"""The HTTP service (meli_hf.inference.service, scripts/serve.py): answers, dynamic batching, bad requests, the demo
+page in a real headless browser."""
 
 import asyncio
 import os
@@ -12,8 +12,8 @@ import pytest
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient", reason="the serve extra (fastapi, httpx) is missing")
 
-from meli_hf.predict import Predictor  # noqa: E402
-from meli_hf.serve import DynamicBatcher, ServiceLimits, create_app  # noqa: E402
+from meli_hf.inference.predictor import Predictor  # noqa: E402
+from meli_hf.inference.service import DynamicBatcher, ServiceLimits, create_app  # noqa: E402
 
 from .conftest import train_checkpoint  # noqa: E402
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
-from meli_hf.data import read_token_to_index
-from meli_hf.tokenization import course_tokenize, train_word_tokenizer, word_tokenizer_from_vocabulary
+from meli_hf.data.loading import read_token_to_index
+from meli_hf.data.tokenization import course_tokenize, train_word_tokenizer, word_tokenizer_from_vocabulary
 
 from .conftest import REAL_DATA, requires_real_data
 
@@ -90,7 +90,7 @@ def test_vocabulary_without_special_ids_is_rejected():
 
 
 def test_every_stopword_is_dropped_and_longer_words_are_kept():
-    from meli_hf.tokenization import SPANISH_STOPWORDS
+    from meli_hf.data.tokenization import SPANISH_STOPWORDS
 
     tokenizer = train_word_tokenizer(["paraguas sobresale porteño contrato unosmas"] * 2)
     normalize = tokenizer.backend_tokenizer.normalizer.normalize_str

@@ -12,13 +12,13 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from meli_hf.data import load_meli
+from meli_hf.data.loading import load_meli
 from meli_hf.errors import MeliError
 from meli_hf.markdown import markdown_text
-from meli_hf.registry import build_word_tokenizer, has_word_embeddings
-from meli_hf.trainer import ClassBalancedLoss
-from meli_hf.training import run_training
-from meli_hf.training_args import DataTrainingArguments, MeliTrainingArguments, parse_training_arguments
+from meli_hf.training.arguments import DataTrainingArguments, MeliTrainingArguments, parse_training_arguments
+from meli_hf.training.registry import build_word_tokenizer, has_word_embeddings
+from meli_hf.training.run import run_training
+from meli_hf.training.trainer import ClassBalancedLoss
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANCE = 1 / 30  # the sample has 30 categories
@@ -119,10 +119,10 @@ def test_beto_code_path_with_a_tiny_bert(sample_dir, tiny_bert_dir, tmp_path):
 def test_lstm_batches_titles_of_similar_length_by_default(sample_dir, tmp_path, monkeypatch):
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from meli_hf.collator import WordIdBatches
-    from meli_hf.data import load_meli
-    from meli_hf.registry import MODELS
-    from meli_hf.trainer import MeliTrainer
+    from meli_hf.data.collator import WordIdBatches
+    from meli_hf.data.loading import load_meli
+    from meli_hf.training.registry import MODELS
+    from meli_hf.training.trainer import MeliTrainer
 
     for model, strategy in (("mlp", "random"), ("lstm", "group_by_length")):
         args = resolved_training_args(model, "--output_dir", str(tmp_path))
@@ -148,8 +148,8 @@ def test_memory_is_pinned_only_where_an_accelerator_is(tmp_path, monkeypatch):
 
 def test_half_precision_checkpoint_is_fine_tuned_in_float32(sample_dir, tiny_bert_dir, tmp_path):
     # Transformers 5 loads a checkpoint in its stored dtype; optimizer steps on float16 weights would be lost.
-    from meli_hf.registry import build_model
-    from meli_hf.training_args import ModelArguments
+    from meli_hf.training.arguments import ModelArguments
+    from meli_hf.training.registry import build_model
 
     half = tmp_path / "half"
     AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, dtype=torch.float16).save_pretrained(half)
@@ -497,7 +497,7 @@ def run_folder_files(folder: Path) -> dict[str, bytes]:
 def test_a_folder_holding_a_run_is_refused_and_replaced_only_once_the_new_run_is_complete(
     sample_dir, tmp_path, monkeypatch
 ):
-    from meli_hf.trainer import MeliTrainer
+    from meli_hf.training.trainer import MeliTrainer
 
     out = tmp_path / "run"
     common = ["--model", "mlp", "--data_dir", str(sample_dir), "--output_dir", str(out), "--num_train_epochs", "1"]
@@ -630,9 +630,9 @@ def test_resume_keeps_the_checkpoint_tokenizer(sample_dir, tmp_path):
     ],
 )
 def test_nonsense_settings_are_refused_before_any_work(flags, message, monkeypatch):
-    import meli_hf.training
+    import meli_hf.training.run
 
-    monkeypatch.setattr(meli_hf.training, "load_meli", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr(meli_hf.training.run, "load_meli", lambda *a, **k: pytest.fail("data loaded"))
     with pytest.raises(MeliError, match=f"^{message}"):
         train(*flags)
 
@@ -662,7 +662,7 @@ def test_a_missing_validation_split_is_refused_unless_evaluation_is_off(sample_d
 def test_course_word_ids_are_truncated_to_the_training_length(tmp_path):
     from datasets import Dataset, DatasetDict
 
-    from meli_hf.training import truncate_word_ids
+    from meli_hf.training.run import truncate_word_ids
 
     rows = {"input_ids": [[2] * 10_000, [3, 4], []], "label": [0, 1, 0]}
     dataset = DatasetDict({"train": Dataset.from_dict(rows), "validation": Dataset.from_dict(rows)})
@@ -721,7 +721,7 @@ def test_log_level_quiets_the_run(sample_dir, tmp_path):
     default = run_train_script(*common, "--output_dir", str(tmp_path / "default"))
     quiet = run_train_script(*common, "--output_dir", str(tmp_path / "quiet"), "--log_level", "warning")
     assert default.returncode == quiet.returncode == 0, default.stderr[-3000:] + quiet.stderr[-3000:]
-    assert " INFO meli_hf.training: data " in default.stdout
+    assert " INFO meli_hf.training.run: data " in default.stdout
     assert " INFO " not in quiet.stdout + quiet.stderr and "INFO|" not in quiet.stdout + quiet.stderr
     assert (tmp_path / "quiet" / "model.safetensors").exists()
 
@@ -730,7 +730,7 @@ def test_a_failed_push_names_its_cause():
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
-    from meli_hf.integrations import push_failure_cause
+    from meli_hf.hub import push_failure_cause
 
     request = httpx2.Request("POST", "https://huggingface.co/api/repos/create")
     refused = HfHubHTTPError("401 Unauthorized", response=httpx2.Response(401, request=request))
@@ -778,7 +778,7 @@ def test_the_default_beto_id_without_the_hub_is_one_line(sample_dir, tmp_path):
 
 
 def test_per_model_defaults_are_the_parser_defaults(tmp_path):
-    from meli_hf.training_args import parse_training_file, training_argument_parser
+    from meli_hf.training.arguments import parse_training_file, training_argument_parser
 
     args = MeliTrainingArguments()  # built in Python: real values (the MLP's), no placeholders
     assert (args.output_dir, args.learning_rate, args.per_device_train_batch_size) == ("outputs/mlp", 2e-3, 256)
@@ -891,8 +891,8 @@ def test_a_beto_card_names_its_base_model_and_only_its_arguments(sample_dir, tin
 def test_a_new_classification_head_is_reported_in_one_line(tiny_bert_dir, capfd, caplog):
     import logging
 
-    from meli_hf.registry import build_model
-    from meli_hf.training_args import ModelArguments
+    from meli_hf.training.arguments import ModelArguments
+    from meli_hf.training.registry import build_model
 
     model_args = ModelArguments(model="beto", model_name_or_path=str(tiny_bert_dir))
     with caplog.at_level(logging.INFO, logger="meli_hf"):
@@ -907,7 +907,7 @@ def test_readme_documents_every_flag_of_its_own():
 
     from transformers import TrainingArguments
 
-    from meli_hf.training_args import (
+    from meli_hf.training.arguments import (
         DataTrainingArguments,
         HyperparameterSearchArguments,
         MeliTrainingArguments,

@@ -1,4 +1,4 @@
-"""`python -m meli_hf.word_vectors`: title vectors learnt from the training split alone, in the file format
+"""`python scripts/word_vectors.py`: title vectors learnt from the training split alone, in the file format
 `--word_vectors` reads."""
 
 import csv
@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from meli_hf.embeddings import load_word_vectors
+from meli_hf.cli.word_vectors import main
+from meli_hf.data.embeddings import load_word_vectors
+from meli_hf.data.word_vectors import learn_title_vectors
 from meli_hf.errors import MeliError
-from meli_hf.word_vectors import learn_title_vectors, main
 
 pytest.importorskip("fasttext")
 
@@ -40,7 +41,17 @@ def test_command_learns_vectors_of_the_training_words_only(tmp_path):
     data = write_csv_folder(tmp_path / "data", "Heladera Whirlpool Inoxidable")
     output = tmp_path / "vectors.txt"
     result = subprocess.run(
-        [sys.executable, "-m", "meli_hf.word_vectors", "--data_dir", str(data), "--output", str(output), "--dim", "8"],
+        [
+            sys.executable,
+            "-m",
+            "meli_hf.cli.word_vectors",
+            "--data_dir",
+            str(data),
+            "--output",
+            str(output),
+            "--dim",
+            "8",
+        ],
         capture_output=True,
         text=True,
     )

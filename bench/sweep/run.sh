@@ -17,7 +17,7 @@
 #     OMP_NUM_THREADS=2 xargs -P 1 -L 1 bench/sweep/run.sh < bench/sweep/round11.txt
 #     OMP_NUM_THREADS=2 xargs -P 1 -L 1 bench/sweep/run.sh < bench/sweep/round12.txt
 #
-# Rounds 6 to 11 read outputs/title-vectors-300.txt: python -m meli_hf.word_vectors --data_dir ../shared/data/meli2019-es --output outputs/title-vectors-300.txt
+# Rounds 6 to 11 read outputs/title-vectors-300.txt: python scripts/word_vectors.py --data_dir ../shared/data/meli2019-es --output outputs/title-vectors-300.txt
 #
 # DATA_DIR (default ../shared/data/meli2019-es) and SWEEP_DIR (default outputs/sweep) set where. A run whose folder
 # already holds all_results.json is not trained again, only printed.

@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from .predict import Predictor
+from .predictor import Predictor
 
 DEMO_PAGE = Path(__file__).parent / "templates" / "demo.html"
 

@@ -23,9 +23,9 @@ import torch
 from datasets import Dataset, Features, List, Value, concatenate_datasets
 from datasets.fingerprint import Hasher
 
-from .collator import TEACHER_IDS, TEACHER_LOG_PROBS
-from .errors import MeliError
-from .predict import Predictor, checkpoint_paths, is_ensemble_file, label_columns
+from ..data.collator import TEACHER_IDS, TEACHER_LOG_PROBS
+from ..errors import MeliError
+from ..inference.predictor import Predictor, checkpoint_paths, is_ensemble_file, label_columns
 
 # The smallest normal float32: probabilities that underflow to 0 are stored as its log (about -87), never -inf.
 SMALLEST_PROBABILITY = torch.finfo(torch.float32).tiny

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from .errors import MeliError
-from .io import atomic_output
+from ..errors import MeliError
+from ..files import atomic_output
+from ..inference.predictor import Predictor, label_columns
 from .metrics import ClassificationMetrics
-from .predict import Predictor, label_columns
 
 ENSEMBLE_METRIC = "balanced_accuracy"
 

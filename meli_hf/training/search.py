@@ -23,6 +23,18 @@ from pathlib import Path
 from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainerCallback, TrainingArguments, enable_full_determinism, set_seed
 
+from ..data.tokenization import MODEL_MAX_LENGTH
+from ..errors import MeliError
+from ..files import atomic_output, read_json_or_yaml
+from ..models.modeling_meli import MeliTfidfForSequenceClassification
+from .arguments import (
+    DataTrainingArguments,
+    HyperparameterSearchArguments,
+    MeliTrainingArguments,
+    ModelArguments,
+    parse_training_file,
+    run_arguments,
+)
 from .checkpoints import (
     BEST_RUN_FILE,
     BEST_RUN_FOLDER,
@@ -32,9 +44,6 @@ from .checkpoints import (
     remove_previous_run,
     set_aside_previous_run,
 )
-from .errors import MeliError
-from .io import atomic_output, read_json_or_yaml
-from .modeling_meli import MeliTfidfForSequenceClassification
 from .registry import (
     MODELS,
     architecture_fields,
@@ -42,8 +51,7 @@ from .registry import (
     build_tokenizer,
     load_model_word_vectors,
 )
-from .tokenization import MODEL_MAX_LENGTH
-from .training import (
+from .run import (
     build_trainer,
     check_distilled_parts,
     count_labels,
@@ -54,14 +62,6 @@ from .training import (
     run_inputs,
     run_training,
     set_max_seq_length,
-)
-from .training_args import (
-    DataTrainingArguments,
-    HyperparameterSearchArguments,
-    MeliTrainingArguments,
-    ModelArguments,
-    parse_training_file,
-    run_arguments,
 )
 
 logger = logging.getLogger(__name__)

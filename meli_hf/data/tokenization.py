@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .errors import MeliError
+from ..errors import MeliError
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"

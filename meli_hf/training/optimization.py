@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .modeling_meli import MeliPreTrainedModel, MeliTfidfForSequenceClassification
+from ..models.modeling_meli import MeliPreTrainedModel, MeliTfidfForSequenceClassification
 
 # The `--optim` values whose optimizer is `torch.optim.AdamW`, which `LazyAdamW` extends to sparse gradients.
 SPARSE_CAPABLE_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")

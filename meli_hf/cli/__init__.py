@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from .errors import MeliError
+from ..errors import MeliError
 
 DEBUG_VARIABLE = "MELI_HF_DEBUG"
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
@@ -62,7 +62,7 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
 
 def predictor_from_arguments(args: argparse.Namespace, batch_size: int):
     """The `Predictor` that `add_checkpoint_arguments`' flags describe."""
-    from .predict import Predictor
+    from ..inference.predictor import Predictor
 
     return Predictor(
         args.model,
@@ -71,17 +71,6 @@ def predictor_from_arguments(args: argparse.Namespace, batch_size: int):
         max_length=args.max_length,
         trust_remote_code=args.trust_remote_code,
     )
-
-
-def one_line_parser_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Make the parser raise a bad flag as a `MeliError` (argparse prints its usage block and exits), which
-    `user_errors` reports as one line."""
-
-    def error(message: str):
-        raise MeliError(f"{message} (see --help)")
-
-    parser.error = error
-    return parser
 
 
 @contextlib.contextmanager

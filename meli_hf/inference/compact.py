@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import MeliError
-from .integrations import load_checkpoint
-from .io import atomic_folder, check_output_spares_inputs
+from ..errors import MeliError
+from ..files import atomic_folder, check_output_spares_inputs
+from ..hub import load_checkpoint
 
 CARD_FILES = ("README.md", "learning_curves.png", "all_results.json")
 COMPACT_NOTE = """

@@ -18,10 +18,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_fscore_support
 
-from .errors import MeliDataError, MeliError
-from .evaluation import Evaluation
-from .io import atomic_folder, read_csv, read_lines
-from .markdown import markdown_code, markdown_text
+from ..errors import MeliDataError, MeliError
+from ..files import atomic_folder, read_csv, read_lines
+from ..markdown import markdown_code, markdown_text
+from .scoring import Evaluation
 
 REPORT_MARKER = "report.md"
 # Names from the data are drawn as written: `$x^2$` is a category name, not TeX.

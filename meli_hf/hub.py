@@ -1,4 +1,4 @@
-"""The services a run talks to: the Hugging Face Hub (pretrained checkpoints in, trained ones out) and MLflow.
+"""The Hugging Face Hub: pretrained checkpoints in, trained ones out.
 
 Hub failures become one `MeliError` line that says whether the network or the credentials are at fault, after a
 single reachability check instead of a minute of retries.
@@ -216,23 +216,3 @@ def push_checkpoint(trainer) -> None:
             f"{_push_advice(err, repo)}. Push the folder later with `hf upload {repo} {output_dir}`."
         ) from err
     logger.info("pushed %s to the Hub as %s", output_dir, repo)
-
-
-def mlflow_store(output_dir: str | Path) -> str:
-    """Where a run's MLflow records go when MLFLOW_TRACKING_URI does not say: a SQLite store in its output folder,
-    not in whatever folder the user stands in."""
-    return f"sqlite:///{Path(output_dir).resolve() / 'mlflow.db'}"
-
-
-@contextlib.contextmanager
-def mlflow_run(training_args):
-    """One MLflow run, named after the output folder unless `--run_name` says otherwise, for training and the final
-    evaluations (the callback alone closes its run at train end)."""
-    if "mlflow" not in training_args.report_to or training_args.process_index != 0:
-        yield
-        return
-    import mlflow
-
-    Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)  # the default store lies in it
-    with mlflow.start_run(run_name=training_args.run_name or Path(training_args.output_dir).name):
-        yield

@@ -4,14 +4,13 @@ Writes `spanish.{train,validation,test}.jsonl.gz`, `spanish_token_to_index.json.
 file `word_vectors.txt.gz`, so default runs and tests need neither the network nor the real data. With
 `--rows 4895280` it writes a train split of the course's real size for scale benchmarks.
 
-    python -m meli_hf.sample --output_dir data/sample
+    python scripts/sample.py --output_dir data/sample
 
 Files of the same names already in the folder (perhaps the real course files) are never replaced.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gzip
 import json
@@ -22,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import user_errors
-from .errors import MeliError
-from .io import atomic_path
+from ..errors import MeliError
+from ..files import atomic_path
 from .tokenization import PAD_TOKEN, UNK_TOKEN, course_tokenize
 
 DEFAULT_TRAIN_ROWS = 4000
@@ -333,17 +331,3 @@ def sample_dir() -> Path:
     if not all(path.exists() for path in sample_files(SAMPLE_DIR)):
         generate_sample(SAMPLE_DIR, overwrite=True)  # meli-hf's own cache: an interrupted earlier generation
     return SAMPLE_DIR
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", required=True, help="Folder to write the course-format files into.")
-    parser.add_argument("--rows", type=int, default=DEFAULT_TRAIN_ROWS, help="Train rows (validation: a quarter).")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="Random seed; same seed, same files.")
-    args = parser.parse_args()
-    with user_errors():
-        print(generate_sample(args.output_dir, args.rows, args.seed))
-
-
-if __name__ == "__main__":
-    main()

@@ -20,22 +20,22 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from .collator import WordIdCollator
-from .configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
-from .data import find_course_vocabulary, find_source_files, read_token_to_index
-from .embeddings import WordVectors, load_word_vectors
-from .errors import MeliDataError, MeliError
-from .integrations import load_pretrained, new_head_reported_in_one_line
-from .modeling_meli import (
+from ..data.collator import WordIdCollator
+from ..data.embeddings import WordVectors, load_word_vectors
+from ..data.loading import find_course_vocabulary, find_source_files, read_token_to_index
+from ..data.tokenization import keeps_numbers, train_word_tokenizer, word_tokenizer_from_vocabulary
+from ..errors import MeliDataError, MeliError
+from ..hub import load_pretrained, new_head_reported_in_one_line
+from ..models.configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
+from ..models.modeling_meli import (
     MeliCNNForSequenceClassification,
     MeliLSTMForSequenceClassification,
     MeliMLPForSequenceClassification,
     MeliTfidfForSequenceClassification,
 )
-from .tokenization import keeps_numbers, train_word_tokenizer, word_tokenizer_from_vocabulary
 
 if TYPE_CHECKING:
-    from .training_args import DataTrainingArguments, ModelArguments
+    from .arguments import DataTrainingArguments, ModelArguments
 
 BETO = "dccuchile/bert-base-spanish-wwm-cased"
 # `ModelArguments` fields that are config fields of the baselines.

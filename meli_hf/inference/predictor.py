@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from .collator import WordIdCollator
-from .errors import MeliDataError, MeliError
-from .integrations import held_transformers_logs, is_load_report, load_pretrained, pass_on
-from .io import decode_lines, read_csv, read_json_or_yaml, read_lines
-from .tokenization import MODEL_MAX_LENGTH
+from ..data.collator import WordIdCollator
+from ..data.tokenization import MODEL_MAX_LENGTH
+from ..errors import MeliDataError, MeliError
+from ..files import decode_lines, read_csv, read_json_or_yaml, read_lines
+from ..hub import held_transformers_logs, is_load_report, load_pretrained, pass_on
 
 INPUT_FORMATS = ("text", "csv", "jsonl")
 # Tokenizers saved without a length report this huge placeholder (transformers' VERY_LARGE_INTEGER).

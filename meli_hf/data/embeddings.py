@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MeliDataError
-from .io import read_lines
+from ..errors import MeliDataError
+from ..files import read_lines
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,16 @@ from transformers import (
     set_seed,
 )
 
+from ..data.collator import TEACHER_COLUMNS, WordIdBatches, WordIdCollator
+from ..data.loading import load_meli
+from ..data.sample import sample_dir
+from ..data.tokenization import MODEL_MAX_LENGTH
+from ..errors import MeliError
+from ..evaluation.metrics import ClassificationMetrics, logits_to_label_ids
+from ..hub import hub_errors, load_checkpoint, load_pretrained, push_checkpoint
+from ..inference.predictor import paths_read
+from ..models.modeling_meli import MeliTfidfForSequenceClassification
+from .arguments import DataTrainingArguments, MeliTrainingArguments, ModelArguments, require
 from .checkpoints import (
     check_checkpoint,
     check_output_dir,
@@ -27,20 +37,11 @@ from .checkpoints import (
     resolve_resume_checkpoint,
     set_aside_previous_run,
 )
-from .collator import TEACHER_COLUMNS, WordIdBatches, WordIdCollator
-from .data import load_meli
 from .distillation import add_teacher_targets
-from .errors import MeliError
-from .integrations import hub_errors, load_checkpoint, load_pretrained, mlflow_run, push_checkpoint
-from .metrics import ClassificationMetrics, logits_to_label_ids
 from .model_card import card_model_arguments, plot_learning_curves
-from .modeling_meli import MeliTfidfForSequenceClassification
-from .predict import paths_read
 from .registry import MODELS, build_collator, build_model, build_tokenizer, load_model_word_vectors
-from .sample import sample_dir
-from .tokenization import MODEL_MAX_LENGTH
+from .tracking import mlflow_run
 from .trainer import ClassBalancedLoss, MeliTrainer
-from .training_args import DataTrainingArguments, MeliTrainingArguments, ModelArguments, require
 
 logger = logging.getLogger(__name__)
 

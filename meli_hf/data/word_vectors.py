@@ -6,30 +6,24 @@ MLP, CNN and LSTM better than random vectors do: on the real sample they lift th
 the LSTM to 0.883 test balanced accuracy (BENCHMARKS.md). Only the training split is read, so that validation and
 test titles leave no trace in the model.
 
-    python -m meli_hf.word_vectors --data_dir ../shared/data/meli2019-es --output outputs/title-vectors-300.txt
+    python scripts/word_vectors.py --data_dir ../shared/data/meli2019-es --output outputs/title-vectors-300.txt
     python scripts/train.py --model lstm --data_dir ../shared/data/meli2019-es \\
         --word_vectors outputs/title-vectors-300.txt
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from transformers.hf_argparser import string_to_bool
 
-from .cli import one_line_parser_errors, user_errors
-from .data import find_source_files, load_meli
-from .errors import MeliError
-from .io import atomic_output, check_output_spares_inputs
-from .tokenization import keeps_numbers, title_words
-from .training_args import require_at_least_one
+from ..errors import MeliError
+from ..files import atomic_output
+from .tokenization import title_words
 
 
 def learn_title_vectors(
@@ -91,64 +85,3 @@ def learn_title_vectors(
         for word in words:
             stream.write(word + " " + " ".join(f"{value:.5f}" for value in model.get_word_vector(word)) + "\n")
     return len(words)
-
-
-def main(args: list[str] | None = None) -> None:
-    parser = one_line_parser_errors(
-        argparse.ArgumentParser(
-            prog="python -m meli_hf.word_vectors",
-            description="Learn word vectors from the training titles of a data folder (fastText skip-gram) and "
-            "write them as word2vec text for scripts/train.py --word_vectors.",
-        )
-    )
-    parser.add_argument("--data_dir", required=True, help="Folder of challenge CSV or course JSONL files.")
-    parser.add_argument("--output", required=True, help="word2vec text file to write (.txt).")
-    parser.add_argument("--language", default="spanish", help="Course files: the language of the files to read.")
-    parser.add_argument("--dim", type=int, default=300, help="Vector size (default: 300, as the SBW vectors).")
-    parser.add_argument("--epochs", type=int, default=5, help="Passes over the titles (default: 5).")
-    parser.add_argument("--min_count", type=int, default=2, help="Words seen fewer times get no vector (default: 2).")
-    parser.add_argument("--threads", type=int, default=2, help="fastText threads (default: 2).")
-    parser.add_argument("--seed", type=int, default=42, help="Seed of the vectors' starting noise (default: 42).")
-    parser.add_argument(
-        "--keep_numbers",
-        type=string_to_bool,
-        nargs="?",
-        const=True,
-        help="Keep numbers and words with digits (32gb, i5), as train.py's vocabulary does: default true for "
-        "challenge CSV files, as train.py's; pass the same value to both.",
-    )
-    with user_errors():
-        flags = parser.parse_args(args)
-        require_at_least_one(flags, "dim", "epochs", "min_count", "threads")
-        if not Path(flags.data_dir).is_dir():
-            raise MeliError(f"--data_dir {flags.data_dir}: folder not found")
-        started = time.perf_counter()
-        sources = find_source_files(flags.data_dir, flags.language)
-        check_output_spares_inputs(
-            "--output",
-            flags.output,
-            {"--data_dir": [flags.data_dir, *(source.path for source in sources.values())]},
-            replaces_folder=False,
-        )
-        train_file = sources["train"].path  # validation and test unread
-        keep_numbers = keeps_numbers(flags.keep_numbers, flags.data_dir, sources["train"].format == "course")
-        titles = load_meli({"train": train_file})["train"]["title"]
-        words = learn_title_vectors(
-            titles,
-            flags.output,
-            dim=flags.dim,
-            epochs=flags.epochs,
-            min_count=flags.min_count,
-            threads=flags.threads,
-            keep_numbers=keep_numbers,
-            seed=flags.seed,
-        )
-        print(
-            f"{len(titles):,} training titles of {train_file} -> {words:,} words x {flags.dim} dims (skip-gram, "
-            f"{flags.epochs} epochs, min count {flags.min_count}) in {time.perf_counter() - started:.0f} s: "
-            f"{flags.output}"
-        )
-
-
-if __name__ == "__main__":
-    main()

@@ -11,9 +11,9 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.training_args import ParallelMode
 
-from .collator import TEACHER_COLUMNS, TEACHER_IDS, TEACHER_LOG_PROBS, WordIdBatches
+from ..data.collator import TEACHER_COLUMNS, TEACHER_IDS, TEACHER_LOG_PROBS, WordIdBatches
+from ..errors import MeliError
 from .distillation import distillation_divergence
-from .errors import MeliError
 from .model_card import write_model_card
 from .optimization import (
     LazyAdamW,

@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 from datasets.exceptions import DatasetGenerationError
 
-from .errors import MeliDataError, MeliError
-from .io import open_binary, read_csv, read_lines
+from ..errors import MeliDataError, MeliError
+from ..files import open_binary, read_csv, read_lines
 
 logger = logging.getLogger(__name__)
 

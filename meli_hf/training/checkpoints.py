@@ -19,8 +19,8 @@ from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
 
-from .errors import MeliError
-from .io import check_output_spares_inputs
+from ..errors import MeliError
+from ..files import check_output_spares_inputs
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import normalize_category
-from .errors import MeliError
+from ..data.loading import normalize_category
+from ..errors import MeliError
 from .metrics import ClassificationMetrics
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from matplotlib.figure import Figure
 
-from .markdown import markdown_code, markdown_text
+from ..markdown import markdown_code, markdown_text
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 CARD_HYPERPARAMETERS = (

@@ -1,0 +1,2 @@
+"""Files to a tokenized `DatasetDict`: loading and caching, tokenizers, the collator, word vectors and the synthetic
+sample."""
