@@ -117,8 +117,8 @@ def test_a_teacher_or_word_vectors_inside_the_run_folder_are_refused(sample_dir,
 def test_predict_never_writes_over_its_model(model_dir, tmp_path):
     before = snapshot(model_dir)
     refused(run("predict.py", "--model", str(model_dir), "--output", str(model_dir / "config.json"), "Zapatillas"))
-    (tmp_path / "config-link.csv").symlink_to(model_dir / "model.safetensors")
-    refused(run("predict.py", "--model", str(model_dir), "--output", str(tmp_path / "config-link.csv"), "Zapatillas"))
+    (tmp_path / "weights-link.csv").symlink_to(model_dir / "model.safetensors")
+    refused(run("predict.py", "--model", str(model_dir), "--output", str(tmp_path / "weights-link.csv"), "Zapatillas"))
     ensemble = tmp_path / "ensemble.json"
     ensemble.write_text(json.dumps({"members": ["model"]}))
     refused(run("predict.py", "--model", str(ensemble), "--output", str(ensemble), "Zapatillas"), "--model")
