@@ -48,7 +48,7 @@ def trainer_epoch(data_dir: str) -> None:
 
     from meli_hf import MeliMLPConfig, MeliMLPForSequenceClassification
     from meli_hf.data.loading import load_meli
-    from meli_hf.training.registry import build_collator, build_word_tokenizer
+    from meli_hf.training.builders import build_collator, build_word_tokenizer
     from meli_hf.training.run import prepare_datasets
 
     dataset = load_meli(data_dir)
@@ -58,8 +58,16 @@ def trainer_epoch(data_dir: str) -> None:
         use_cpu=True,
         report_to="none",
         dataloader_num_workers=0,
+        remove_unused_columns=False,  # word-id batches hold only the model's inputs
     )
-    tokenizer = build_word_tokenizer(dataset, Path(data_dir), _DataArgs())
+    tokenizer = build_word_tokenizer(
+        dataset,
+        Path(data_dir),
+        language="spanish",
+        keep_numbers=None,
+        max_vocabulary_words=50_000,
+        min_word_frequency=2,
+    )
     start = time.perf_counter()
     train = prepare_datasets(dataset, tokenizer, "mlp", 64, args)["train"]
     prepare = time.perf_counter() - start
@@ -104,12 +112,6 @@ def course_epoch(path: str) -> None:
     loader = DataLoader(MeliChallengeDataset(path, SHUFFLE_BUFFER), batch_size=BATCH_SIZE, collate_fn=pad_batch)
     rows = sum(len(batch["target"]) for batch in loader)
     print(json.dumps({"seconds": time.perf_counter() - start, "rows": rows, "peak_rss_gib": _peak_rss_gib()}))
-
-
-class _DataArgs:
-    language = "spanish"
-    max_vocabulary_words = 50_000
-    min_word_frequency = 2
 
 
 def _peak_rss_gib() -> float:

@@ -31,7 +31,7 @@ from meli_hf.training.arguments import (
     ModelArguments,
     model_training_defaults,
 )
-from meli_hf.training.registry import build_collator, build_model, build_word_tokenizer
+from meli_hf.training.builders import build_collator, build_model, build_word_tokenizer
 from meli_hf.training.run import fit_idf, load_data, prepare_datasets
 from meli_hf.training.trainer import MeliTrainer
 
@@ -112,7 +112,14 @@ def main() -> None:
     data_args = DataTrainingArguments(data_dir=args.data_dir)
     dataset, data_dir = load_data(data_args, seed=42)
     id2label = dict(enumerate(dataset["train"].features["label"].names))
-    tokenizer = build_word_tokenizer(dataset, data_dir, data_args)
+    tokenizer = build_word_tokenizer(
+        dataset,
+        data_dir,
+        language=data_args.language,
+        keep_numbers=data_args.keep_numbers,
+        max_vocabulary_words=data_args.max_vocabulary_words,
+        min_word_frequency=data_args.min_word_frequency,
+    )
     print(
         f"data: {data_dir}  train rows: {len(dataset['train']):,}  labels: {len(id2label)}  "
         f"torch threads: {torch.get_num_threads()}  CPU kernels: {torch.backends.cpu.get_cpu_capability()}  "
@@ -142,8 +149,7 @@ def main() -> None:
 
     results = []
     for model_name in args.models:
-        model_args = ModelArguments(model=model_name)
-        initial = build_model(model_args, tokenizer, id2label)
+        initial = build_model(model_name, tokenizer, id2label, ModelArguments(model=model_name).architecture())
         train = prepare_datasets(dataset, tokenizer, model_name, 64, training_args(model_name))["train"]
         if isinstance(initial, MeliTfidfForSequenceClassification):
             fit_idf(initial, train)  # as a run does: its kept features decide the weight matrix

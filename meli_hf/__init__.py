@@ -1,28 +1,23 @@
 """meli-hf: MeLi Data Challenge 2019 title classification on the Hugging Face stack.
 
-`import meli_hf` registers the architectures with the Auto classes and imports nothing else: each name below is
-imported on first use, so a process pays only for what it uses (`predict.py` never imports `datasets`, `evaluate`
-or matplotlib, and the model code is imported when a model is first built or loaded).
+`import meli_hf` registers the architectures with transformers' Auto classes (as soon as those are imported:
+`meli_hf.registration`) and imports nothing else: each name below is imported on first use, so a process pays only
+for what it uses (`predict.py` never imports `datasets`, `evaluate` or matplotlib, and the model code is imported
+when a model is first built or loaded).
 """
 
 import importlib
 
-from transformers import AutoConfig, AutoModelForSequenceClassification
+from .registration import register_with_auto_classes
 
-from .models.configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
-from .registration import LazyModelClass
-
-for _config, _model in (
-    (MeliMLPConfig, "MeliMLPForSequenceClassification"),
-    (MeliCNNConfig, "MeliCNNForSequenceClassification"),
-    (MeliLSTMConfig, "MeliLSTMForSequenceClassification"),
-    (MeliTfidfConfig, "MeliTfidfForSequenceClassification"),
-):
-    AutoConfig.register(_config.model_type, _config)
-    AutoModelForSequenceClassification.register(_config, LazyModelClass(_model, _config))
+register_with_auto_classes()
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY_NAMES = {
+    "MeliCNNConfig": "models.configuration_meli",
+    "MeliLSTMConfig": "models.configuration_meli",
+    "MeliMLPConfig": "models.configuration_meli",
+    "MeliTfidfConfig": "models.configuration_meli",
     "MeliCNNForSequenceClassification": "models.modeling_meli",
     "MeliLSTMForSequenceClassification": "models.modeling_meli",
     "MeliMLPForSequenceClassification": "models.modeling_meli",
@@ -49,4 +44,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY_NAMES))
 
 
-__all__ = ["MeliCNNConfig", "MeliLSTMConfig", "MeliMLPConfig", "MeliTfidfConfig", *_LAZY_NAMES]
+__all__ = list(_LAZY_NAMES)

@@ -123,6 +123,17 @@ def is_same_file(first: str | Path, second: str | Path) -> bool:
 CHECKPOINT_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".py", ".model", ".onnx", ".pt")
 
 
+def record_format(name: str | Path) -> str | None:
+    """`csv` or `jsonl` by a file's name (`.gz` and `.bz2` read through); None for any other name."""
+    name = str(name).removesuffix(".gz").removesuffix(".bz2")
+    return "csv" if name.endswith(".csv") else "jsonl" if name.endswith((".jsonl", ".json")) else None
+
+
+def is_checkpoint_folder(path: str | Path) -> bool:
+    """A folder that `from_pretrained` loads: one holding a `config.json`."""
+    return (Path(path) / "config.json").is_file()
+
+
 def _files_read_from(source: Path) -> list[Path]:
     """The file itself, or the checkpoint files directly inside a folder."""
     if source.is_file():

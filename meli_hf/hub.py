@@ -147,19 +147,25 @@ def pass_on(records: list[logging.LogRecord]) -> None:
         logging.getLogger(record.name).handle(record)
 
 
-@contextlib.contextmanager
-def new_head_reported_in_one_line(labels: int) -> Iterator[None]:
-    """Fine-tuning starts from a pretrained encoder with a new, randomly initialised classifier: transformers prints
-    that as a table of missing weights. Say it in one line; a report naming other weights is shown as it is."""
+def new_head_reported_in_one_line(loader: Callable[..., Loaded], name_or_path: str, flag: str, **kwargs):
+    """Load a pretrained encoder with a new, randomly initialised classification head, which transformers reports
+    as a table of missing weights: said in one line when the head's weights are all that is new (from the loading
+    info); a report naming other weights is shown as it is."""
     with held_transformers_logs(is_load_report) as reports:
-        yield
-    for record in reports:
-        rows = [line.split("|")[0].strip() for line in record.getMessage().splitlines() if "|" in line]
-        keys = [key for key in rows if key and key != "Key" and not key.startswith("-")]
-        if keys and all(key.startswith("classifier.") for key in keys):
-            logger.info("new classification head for %d categories (%s initialised)", labels, ", ".join(sorted(keys)))
-        else:
-            pass_on([record])
+        model, info = load_pretrained(loader, name_or_path, flag, output_loading_info=True, **kwargs)
+    new = sorted(info["missing_keys"])
+    if (
+        new
+        and all(key.startswith("classifier.") for key in new)
+        and not info["unexpected_keys"]
+        and not info["mismatched_keys"]
+    ):
+        logger.info(
+            "new classification head for %d categories (%s initialised)", model.config.num_labels, ", ".join(new)
+        )
+    else:
+        pass_on(reports)
+    return model
 
 
 def push_failure_cause(err: BaseException) -> str:

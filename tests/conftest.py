@@ -72,7 +72,7 @@ def minilm_dir() -> Path:
 
 def train_checkpoint(sample_dir: Path, folder: Path, model: str, epochs: int, *flags: str) -> Path:
     """A checkpoint of `model` trained on the sample, saved once at the end."""
-    from meli_hf.training.arguments import parse_training_arguments
+    from meli_hf.training.parsing import parse_training_arguments
     from meli_hf.training.run import run_training
 
     arguments = ["--model", model, "--data_dir", str(sample_dir), "--output_dir", str(folder)]

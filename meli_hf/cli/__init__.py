@@ -97,7 +97,7 @@ def keep_freed_memory_in_heap() -> None:
 
     glibc hands every allocation over 32 MB back to the kernel when it is freed. Trained dense (another `--optim`,
     NCCL, `--sparse_embeddings false`), the gradient of the word embeddings (50,002 x 300 floats, 60 MB) is
-    allocated anew at every step, so each step page-faults 60 MB in again: a third of an MLP step on 2 cores
+    allocated anew at every step, so each step page-faults 60 MB in again: a large share of an MLP step
     (bench/training_throughput.py). Sparse gradients hold only the rows a batch reads.
     """
     set_malloc_option(M_MMAP_THRESHOLD, 1 << 30)

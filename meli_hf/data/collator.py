@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from ..private_apis import has_indices_mapping
+
 if TYPE_CHECKING:  # prediction pads word ids with `WordIdCollator` and never imports `datasets`
     from datasets import Dataset
 
@@ -32,7 +34,7 @@ class WordIdBatches(torch.utils.data.Dataset):
     def __init__(self, dataset: Dataset):
         served = ("input_ids", "label", *TEACHER_COLUMNS)
         dataset = dataset.select_columns([c for c in served if c in dataset.column_names])
-        if dataset._indices is not None:
+        if has_indices_mapping(dataset):
             # A subset (e.g. --max_train_samples) is written out contiguously once (cached), so that a batch is
             # one `take` on the memory-mapped table.
             dataset = dataset.flatten_indices()

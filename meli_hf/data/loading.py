@@ -23,7 +23,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 from datasets.exceptions import DatasetGenerationError
 
 from ..errors import MeliDataError, MeliError
-from ..files import open_binary, read_csv, read_lines
+from ..files import open_binary, read_csv, read_lines, record_format
 
 logger = logging.getLogger(__name__)
 
@@ -183,13 +183,10 @@ def find_source_files(
     for split, path in files.items():
         if not path.exists():
             raise MeliDataError(path, None, None, "file not found")
-        name = path.name.removesuffix(".gz").removesuffix(".bz2")
-        if name.endswith((".jsonl", ".json")):
-            sources[split] = SourceFile(path, "course")
-        elif name.endswith(".csv"):
-            sources[split] = SourceFile(path, "csv")
-        else:
+        fmt = record_format(path.name)
+        if fmt is None:
             raise MeliDataError(path, None, None, "unknown format (expected .jsonl[.gz] or .csv[.gz])")
+        sources[split] = SourceFile(path, "course" if fmt == "jsonl" else "csv")
     if len({s.format for s in sources.values()}) > 1:
         raise MeliDataError(next(iter(sources.values())).path, None, None, "splits mix course JSONL and CSV files")
     return sources
@@ -335,11 +332,9 @@ def load_meli(
                 " (pass drop_unknown_categories=True / --drop_unknown_categories to drop those rows)",
             )
         before = len(raw[split])
-        mask = pc.is_in(
-            raw[split].data.table["category"], value_set=pa.array(sorted(train_categories), type=pa.string())
-        )
-        if raw[split]._indices is not None:  # filtered: the mask is over the underlying table's rows
-            mask = mask.take(raw[split]._indices.column(0))
+        # The split's own rows (a filtered split reads through its indices), as one Arrow column.
+        categories = raw[split].select_columns(["category"]).with_format("arrow")[:]["category"]
+        mask = pc.is_in(categories, value_set=pa.array(sorted(train_categories), type=pa.string()))
         raw[split] = raw[split].select(np.flatnonzero(mask.to_numpy(zero_copy_only=False)))
         logger.warning(
             "%s: dropped %d rows of %d categories absent from train", split, before - len(raw[split]), len(unknown)

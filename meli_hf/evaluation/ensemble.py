@@ -20,6 +20,7 @@ from ..errors import MeliError
 from ..files import atomic_output
 from ..inference.predictor import Predictor, label_columns
 from .metrics import ClassificationMetrics
+from .scoring import CategoryIds
 
 ENSEMBLE_METRIC = "balanced_accuracy"
 
@@ -39,15 +40,10 @@ def split_probabilities(
 
 
 def reference_ids(split: Dataset, labels: Sequence[str]) -> np.ndarray:
-    """Each row's category as a column of `labels`; a category no candidate knows gets an id of its own past them,
-    which no prediction takes (its rows count as errors, as `Evaluation` counts them)."""
-    names = split.features["label"].names
-    column = {label: i for i, label in enumerate(labels)}
-    unknown: dict[str, int] = {}
-    ids = []
-    for name in (names[i] for i in split["label"]):
-        ids.append(column[name] if name in column else unknown.setdefault(name, len(labels) + len(unknown)))
-    return np.asarray(ids)
+    """Each row's category as a column of `labels`, a category no candidate knows as a class of its own
+    (`CategoryIds`, as `Evaluation` counts it)."""
+    names, category_ids = split.features["label"].names, CategoryIds(list(labels))
+    return np.asarray([category_ids(names[i]) for i in split["label"]])
 
 
 def ensemble_scores(

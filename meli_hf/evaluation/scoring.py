@@ -10,27 +10,40 @@ from ..errors import MeliError
 from .metrics import ClassificationMetrics
 
 
-class Evaluation:
-    """Balanced accuracy, accuracy and macro-F1 of predictions against true category names, including categories
-    the model does not know: each is a class of its own that the model never predicts, so its rows count as errors
-    of their true class and its recall (zero) enters the balanced accuracy like any other. It also keeps what an
-    evaluation report needs: each prediction's confidence, and a few titles of each confused pair."""
-
-    EXAMPLES_PER_PAIR = 3
+class CategoryIds:
+    """Class ids of category names: the model's categories first, then each category it does not know, in the order
+    met, as a class of its own that no prediction takes, so that its rows count as errors of their true class and
+    its recall (zero) enters the balanced accuracy like any other."""
 
     def __init__(self, labels: list[str]):
         self.label_ids = {label: i for i, label in enumerate(labels)}
         self.unknown: dict[str, int] = {}  # category the model does not know -> its class id past the known ones
+
+    def __call__(self, category: str) -> int:
+        known = self.label_ids.get(category)
+        return (
+            known if known is not None else self.unknown.setdefault(category, len(self.label_ids) + len(self.unknown))
+        )
+
+
+class Evaluation:
+    """Balanced accuracy, accuracy and macro-F1 of predictions against true category names, including categories
+    the model does not know (`CategoryIds`). It also keeps what an evaluation report needs: each prediction's
+    confidence, and a few titles of each confused pair."""
+
+    EXAMPLES_PER_PAIR = 3
+
+    def __init__(self, labels: list[str]):
+        self.category_ids = CategoryIds(labels)
+        self.label_ids = self.category_ids.label_ids
+        self.unknown = self.category_ids.unknown
         self.references: list[int] = []
         self.predictions: list[int] = []
         self.confidences: list[float] = []
         self.examples: dict[tuple[int, int], list[str]] = {}  # (true, predicted) -> a few titles
 
     def add(self, category: str, predicted: str, confidence: float, title: str) -> None:
-        category = normalize_category(category)
-        reference = self.label_ids.get(category)
-        if reference is None:
-            reference = self.unknown.setdefault(category, len(self.label_ids) + len(self.unknown))
+        reference = self.category_ids(normalize_category(category))
         prediction = self.label_ids[predicted]
         self.references.append(reference)
         self.predictions.append(prediction)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import MeliError
-from ..files import atomic_folder, check_output_spares_inputs
+from ..files import atomic_folder, check_output_spares_inputs, is_checkpoint_folder
 from ..hub import load_checkpoint
 
 CARD_FILES = ("README.md", "learning_curves.png", "all_results.json")
@@ -36,7 +36,7 @@ def compact_checkpoint(model_dir: str | Path, output_dir: str | Path) -> tuple[i
     """Write an int8-table copy of the checkpoint `model_dir` into `output_dir` (a new folder, complete or not at
     all); the sizes of the weights before and after, in bytes."""
     model_dir, output_dir = Path(model_dir), Path(output_dir)
-    if not (model_dir / "config.json").is_file():
+    if not is_checkpoint_folder(model_dir):
         raise MeliError(f"--model {model_dir}: not a checkpoint folder (no config.json)")
     check_output_spares_inputs("--output", output_dir, {"--model": [model_dir]}, replaces_folder=True)
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):

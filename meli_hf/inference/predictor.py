@@ -1,17 +1,11 @@
-"""Putting trained checkpoints to work: `Predictor` (Auto classes only, any of the architectures, one
-checkpoint or an ensemble), and the streaming readers and writers behind `scripts/predict.py`, so a long file never
-has to fit in memory. Nothing here imports `datasets`, `evaluate` or matplotlib: predicting needs none of them."""
+"""Putting trained checkpoints to work: `Predictor` (Auto classes only, any of the architectures, one checkpoint or
+an ensemble). Nothing here imports `datasets`, `evaluate` or matplotlib: predicting needs none of them."""
 
 from __future__ import annotations
 
 import copy
-import csv
-import io
-import json
-import os
 import re
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -19,11 +13,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from ..data.collator import WordIdCollator
 from ..data.tokenization import MODEL_MAX_LENGTH
-from ..errors import MeliDataError, MeliError
-from ..files import decode_lines, read_csv, read_json_or_yaml, read_lines
+from ..errors import MeliError
+from ..files import is_checkpoint_folder
 from ..hub import held_transformers_logs, is_load_report, load_pretrained, pass_on
+from .ensemble_file import checkpoint_paths
 
-INPUT_FORMATS = ("text", "csv", "jsonl")
 # Tokenizers saved without a length report this huge placeholder (transformers' VERY_LARGE_INTEGER).
 UNSET_MODEL_MAX_LENGTH = int(1e20)
 
@@ -94,42 +88,6 @@ class Predictor:
         return sum(member.probabilities(titles) for member in self.members) / len(self.members)
 
 
-def is_ensemble_file(path: str | Path) -> bool:
-    return Path(path).is_file() and Path(path).suffix == ".json"
-
-
-def checkpoint_paths(model_name_or_path: str | Path) -> list[str]:
-    """The checkpoints a `--model` names: itself, or the members of an ensemble file (`scripts/ensemble.py`). A
-    relative member is a folder beside the file, whatever folder the command runs in; a member that is no such
-    folder stays as written (a Hub id)."""
-    if not is_ensemble_file(model_name_or_path):
-        return [str(model_name_or_path)]
-    ensemble = read_json_or_yaml(model_name_or_path, f"{model_name_or_path} (ensemble file)")
-    if not isinstance(ensemble, dict) or "members" not in ensemble:
-        raise MeliError(f"{model_name_or_path}: not an ensemble file of scripts/ensemble.py (no members)")
-    members = ensemble["members"]
-    if not isinstance(members, list) or not members or not all(isinstance(member, str) for member in members):
-        raise MeliError(f"{model_name_or_path}: its members are no list of checkpoint names")
-    folder = Path(model_name_or_path).parent
-    paths = []
-    for member in members:
-        if (folder / member).is_dir():
-            paths.append(str(folder / member))
-        elif os.path.exists(member):  # relative to the current folder: another folder would read another model
-            raise MeliError(
-                f"{model_name_or_path}: member {member} is no folder beside the file, which is where relative "
-                "members are read from; write it relative to the file's folder, or as an absolute path"
-            )
-        else:
-            paths.append(member)
-    return paths
-
-
-def paths_read(models: Iterable[str | Path]) -> list[str | Path]:
-    """Everything `--model` values make a command read: checkpoint folders, ensemble files and their members."""
-    return [path for model in models for path in dict.fromkeys([model, *checkpoint_paths(model)])]
-
-
 def label_columns(model_labels: Sequence[str], label_names: Sequence[str], source: str) -> list[int]:
     """For each of `label_names`, the output column of the same name among `model_labels` (of `source`, named in
     the error when some are missing)."""
@@ -187,7 +145,7 @@ class _Member:
         flag: str,
     ):
         path = Path(model_name_or_path)
-        if path.exists() and not (path / "config.json").is_file():
+        if path.exists() and not is_checkpoint_folder(path):
             raise MeliError(
                 f"{path}: not a checkpoint folder (no config.json); give the output_dir of a training run."
             )
@@ -238,87 +196,3 @@ class _Member:
         logits = self.model(**{k: v.to(self.model.device) for k, v in inputs.items()}).logits.float()
         probabilities = logits.softmax(dim=-1)
         return probabilities if self.columns is None else probabilities[:, self.columns]
-
-
-def read_records(source: str, input_format: str | None, title_column: str) -> Iterator[tuple[int, dict]]:
-    """(line number, record) of a text, CSV or JSONL file, or of standard input (`-`), read lazily."""
-    name = "<stdin>" if source == "-" else source
-    fmt = input_format or _format_from_name(source)
-    lines = decode_lines(sys.stdin.buffer, name) if source == "-" else read_lines(source)
-    if fmt == "text":
-        for number, line in lines:
-            yield number, {title_column: line.rstrip("\r\n")}
-    elif fmt == "jsonl":
-        yield from _jsonl_records(lines, name, title_column)
-    else:
-        yield from _csv_title_records(lines, name, title_column)
-
-
-def _format_from_name(source: str) -> str:
-    name = source.removesuffix(".gz").removesuffix(".bz2")
-    return "csv" if name.endswith(".csv") else "jsonl" if name.endswith((".jsonl", ".json")) else "text"
-
-
-def _jsonl_records(lines, name: str, title_column: str) -> Iterator[tuple[int, dict]]:
-    for number, line in lines:
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise MeliDataError(name, number, None, f"malformed JSON ({err.msg})") from None
-        if not isinstance(record, dict) or title_column not in record:
-            raise MeliDataError(name, number, title_column, "missing field (set --title_column)")
-        if not isinstance(record[title_column], str):
-            kind = "null" if record[title_column] is None else type(record[title_column]).__name__
-            raise MeliDataError(name, number, title_column, f"expected a string, got {kind}")
-        yield number, record
-
-
-def _csv_title_records(lines, name: str, title_column: str) -> Iterator[tuple[int, dict]]:
-    header, rows = read_csv(lines, name)
-    if title_column not in header:
-        raise MeliDataError(name, 1, title_column, f"unknown column; the header has {', '.join(header)}")
-    yield from rows
-
-
-def batched(records: Iterable, size: int) -> Iterator[list]:
-    """Consecutive lists of `size` items; on a bad record, the items read before it come out first, then the error."""
-    batch = []
-    try:
-        for record in records:
-            batch.append(record)
-            if len(batch) == size:
-                yield batch
-                batch = []
-    except MeliDataError:
-        if batch:
-            yield batch
-        raise
-    if batch:
-        yield batch
-
-
-class PredictionWriter:
-    """JSON lines (`predictions` as a list) or CSV (`label_1`, `score_1`, ... columns), chosen by file name."""
-
-    def __init__(self, stream: io.TextIOBase, as_csv: bool, top_k: int):
-        self.stream, self.as_csv, self.top_k = stream, as_csv, top_k
-        self.csv_writer = None
-
-    def write(self, record: dict, predictions: list[dict]) -> None:
-        if not self.as_csv:
-            row = record | {"predictions": predictions}
-            if not predictions:
-                row["error"] = "empty title"
-            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
-            return
-        row = dict(record)
-        for k in range(self.top_k):
-            prediction = predictions[k] if k < len(predictions) else {"label": "", "score": ""}
-            row[f"label_{k + 1}"], row[f"score_{k + 1}"] = prediction["label"], prediction["score"]
-        row["error"] = "" if predictions else "empty title"
-        if self.csv_writer is None:
-            self.csv_writer = csv.DictWriter(self.stream, fieldnames=list(row))
-            self.csv_writer.writeheader()
-        self.csv_writer.writerow(row)

@@ -28,8 +28,7 @@ class MeliWordConfig(PreTrainedConfig):
             teacher) and predicts the mean of the two parts' probabilities, as an ensemble of two models would;
             `"product"`: trained as `"mixture"`, it predicts their normalised product (the softmax of the mean of
             their log-probabilities, a product of experts): a category that one part rules out cannot win on the
-            other's confidence alone; 0.16-0.28 points over `"mixture"` on the real sample's checkpoints
-            (BENCHMARKS.md).
+            other's confidence alone (better than `"mixture"` on the real sample: BENCHMARKS.md).
         linear_logit_scale (`float`): the linear part's weights are stored divided by this, so that Adam moves its
             logits this many times faster than the network's (Adam's step does not depend on a gradient's size).
         int8_tables (`bool`): the word embeddings and the linear part's weights, the two tables that make up most of

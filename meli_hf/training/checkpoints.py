@@ -20,7 +20,7 @@ from pathlib import Path
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..errors import MeliError
-from ..files import check_output_spares_inputs
+from ..files import check_output_spares_inputs, is_checkpoint_folder
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def resolve_resume_checkpoint(value: str | None, output_dir: str | Path) -> Path
         raise MeliError(f"--resume_from_checkpoint {value}: {folder} not found")
     # A run folder holds its final model and state beside its checkpoints: the last checkpoint is what resumes.
     last = get_last_checkpoint(str(folder))
-    if last is None and not (folder / "config.json").is_file():
+    if last is None and not is_checkpoint_folder(folder):
         raise MeliError(f"--resume_from_checkpoint {value}: {folder} holds no checkpoint (checkpoint-N folder)")
     return Path(last) if last is not None else folder
 
@@ -220,7 +220,7 @@ def check_checkpoint(checkpoint: Path) -> dict:
             f"--resume_from_checkpoint {checkpoint} {problem}; resume from an intact checkpoint or start a new run"
         )
 
-    if not (checkpoint / "config.json").is_file():
+    if not is_checkpoint_folder(checkpoint):
         raise refuse("has no config.json (not a checkpoint folder)")
     weights = next((checkpoint / name for name in WEIGHT_FILES if (checkpoint / name).is_file()), None)
     if weights is None:

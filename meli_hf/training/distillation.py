@@ -7,10 +7,9 @@ The columns are written by `datasets` beside the split's Arrow cache, under a fi
 teachers' files and k: a second run with the same teachers reads them back without loading any teacher. The loss
 that reads them is `ClassBalancedLoss` (meli_hf.trainer).
 
-On its own training titles a teacher has learnt the answers (an ensemble of the real sample's best members puts its
-top category on the label for 97.7% of them, against 89% on validation), so there its targets say little more than
-the labels. With `copies`, `add_teacher_targets` adds titles it has not seen: copies with words dropped and n-grams
-cut out, the transfer set of Tang et al. 2019.
+On its own training titles a teacher has learnt the answers (its top category is the label far more often than on
+validation), so there its targets say little more than the labels. With `copies`, `add_teacher_targets` adds titles it
+has not seen: copies with words dropped and n-grams cut out, the transfer set of Tang et al. 2019.
 """
 
 from __future__ import annotations
@@ -25,7 +24,9 @@ from datasets.fingerprint import Hasher
 
 from ..data.collator import TEACHER_IDS, TEACHER_LOG_PROBS
 from ..errors import MeliError
-from ..inference.predictor import Predictor, checkpoint_paths, is_ensemble_file, label_columns
+from ..inference.ensemble_file import checkpoint_paths, is_ensemble_file
+from ..inference.predictor import Predictor, label_columns
+from ..private_apis import dataset_fingerprint
 
 # The smallest normal float32: probabilities that underflow to 0 are stored as its log (about -87), never -inf.
 SMALLEST_PROBABILITY = torch.finfo(torch.float32).tiny
@@ -65,7 +66,7 @@ def perturbed_copies(train: Dataset, copies: int, seed: int) -> list[Dataset]:
             batched=True,
             with_indices=True,
             fn_kwargs={"copy": copy},
-            new_fingerprint=Hasher.hash([train._fingerprint, seed, copy, PERTURBATION_VERSION]),
+            new_fingerprint=Hasher.hash([dataset_fingerprint(train), seed, copy, PERTURBATION_VERSION]),
             desc=f"Perturbed titles, copy {copy}",
         )
         for copy in range(1, copies + 1)
@@ -141,7 +142,7 @@ def add_teacher_targets(
             batched=True,
             batch_size=batch_size,
             features=Features(part.features | target_features),
-            new_fingerprint=Hasher.hash([part._fingerprint, signatures, top_k, TARGETS_VERSION]),
+            new_fingerprint=Hasher.hash([dataset_fingerprint(part), signatures, top_k, TARGETS_VERSION]),
             desc=f"Teacher top-{top_k} ({members} checkpoint{'s' if members > 1 else ''})",
         )
         for part in parts

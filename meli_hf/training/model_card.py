@@ -9,7 +9,9 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from matplotlib.figure import Figure
+from transformers import TrainerCallback
 
+from ..evaluation.metrics import SPLIT_METRIC_PREFIXES
 from ..markdown import markdown_code, markdown_text
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
@@ -27,6 +29,32 @@ CARD_HYPERPARAMETERS = (
     "world_size",
 )
 DISTILLATION_HYPERPARAMETERS = ("distill_alpha", "distill_temperature", "distill_top_k", "distill_augment")
+
+
+@dataclasses.dataclass
+class RunCardData:
+    """What a run's model card says beyond its training arguments: the model, the data, and the metrics of its
+    evaluations, which `RunCardCallback` gathers as the Trainer reports them."""
+
+    model: str
+    data_name: str
+    labels: int
+    rows: dict[str, int]
+    architecture: str
+    model_arguments: dict
+    base_model: str | None = None  # a Hub id only: a local folder is no base model others can follow
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class RunCardCallback(TrainerCallback):
+    """Keeps the latest value of each metric the Trainer evaluates (validation during training, then the final
+    validation and test evaluations of the kept model) in the run's `RunCardData`."""
+
+    def __init__(self, card_data: RunCardData):
+        self.card_data = card_data
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        self.card_data.metrics |= metrics or {}
 
 
 def _distillation_note(teachers: list[str], training_args) -> str:
@@ -90,7 +118,7 @@ def card_model_arguments(model_args, config, pretrained: bool, max_seq_length: i
 
 def _results_rows(metrics: dict) -> str:
     rows = []
-    for split, prefix in (("validation", "eval"), ("test", "test")):
+    for split, prefix in SPLIT_METRIC_PREFIXES.items():
         if f"{prefix}_balanced_accuracy" in metrics:
             rows.append(
                 f"| {split} | {metrics[f'{prefix}_balanced_accuracy']:.4f} | "
@@ -102,7 +130,7 @@ def _results_rows(metrics: dict) -> str:
 def _eval_results(metrics: dict, data_name: str) -> list[EvalResult]:
     """The `model-index` entries: each split's balanced accuracy, accuracy and macro-F1."""
     results = []
-    for split, prefix in (("validation", "eval"), ("test", "test")):
+    for split, prefix in SPLIT_METRIC_PREFIXES.items():
         for metric, name in (("balanced_accuracy", "Balanced accuracy"), ("accuracy", "Accuracy"), ("macro_f1", "F1")):
             if f"{prefix}_{metric}" in metrics:
                 results.append(
@@ -120,17 +148,17 @@ def _eval_results(metrics: dict, data_name: str) -> list[EvalResult]:
     return results
 
 
-def write_model_card(output_dir: str, training_args, details: dict) -> Path:
-    """Write `README.md` in `output_dir` from the run's details (model, data, rows, labels, metrics, arguments and,
-    for a fine-tuned transformer, its `base_model`), with a `model-index` of the validation and test metrics."""
+def write_model_card(output_dir: str, training_args, card_data: RunCardData) -> Path:
+    """Write `README.md` in `output_dir` from the run's card data and training arguments, with a `model-index` of
+    the validation and test metrics."""
     import datasets
     import torch
     import transformers
 
     output_dir = Path(output_dir)
     model_id = training_args.hub_model_id or output_dir.name
-    title = training_args.hub_model_id or f"meli-hf {details.get('model', '')}"
-    data_name = details.get("data_name", "")
+    title = training_args.hub_model_id or f"meli-hf {card_data.model}"
+    data_name = card_data.data_name
     remote_code = (output_dir / "modeling_meli.py").exists()
     usage = (
         (
@@ -149,35 +177,35 @@ def write_model_card(output_dir: str, training_args, details: dict) -> Path:
     teachers = [Path(t).name if Path(t).exists() else t for t in training_args.teacher or []]
     if teachers:
         arguments |= {name: getattr(training_args, name) for name in DISTILLATION_HYPERPARAMETERS}
-    arguments |= details.get("model_arguments", {})
-    card_data = ModelCardData(
+    arguments |= card_data.model_arguments
+    hub_card_data = ModelCardData(
         model_name=title,
         language="es",
         license="apache-2.0",
         library_name="transformers",
         pipeline_tag="text-classification",
-        tags=["meli-hf", f"meli-hf-{details.get('model', '')}", "text-classification", "product-categorization"],
+        tags=["meli-hf", f"meli-hf-{card_data.model}", "text-classification", "product-categorization"],
         datasets=[data_name] if data_name else None,
         metrics=["balanced_accuracy", "accuracy", "f1"],
-        base_model=details.get("base_model"),
-        eval_results=_eval_results(details.get("metrics", {}), data_name) or None,
+        base_model=card_data.base_model,
+        eval_results=_eval_results(card_data.metrics, data_name) or None,
     )
     card = ModelCard.from_template(
-        card_data,
+        hub_card_data,
         template_path=TEMPLATE,
         # Names from the user and the data are shown as written (markdown_text, markdown_code): a `$` or `<b>` in a
         # folder or Hub name is neither math nor HTML.
         title=markdown_text(title),
-        model=markdown_code(details.get("model", "")),
-        labels=details.get("labels", ""),
+        model=markdown_code(card_data.model),
+        labels=card_data.labels,
         data_name=markdown_code(data_name),
-        rows=", ".join(f"{split} {n:,}" for split, n in details.get("rows", {}).items()),
-        architecture=markdown_code(details.get("architecture", "")),
+        rows=", ".join(f"{split} {n:,}" for split, n in card_data.rows.items()),
+        architecture=markdown_code(card_data.architecture),
         distillation_note=_distillation_note(teachers, training_args),
         remote_code_note=(
             " (code shipped in this repository: `modeling_meli.py`, `configuration_meli.py`)" if remote_code else ""
         ),
-        results=_results_rows(details.get("metrics", {})),
+        results=_results_rows(card_data.metrics),
         usage=usage,
         predict_command=markdown_code(
             f"python scripts/predict.py --model {shlex.quote(model_id)} 'Zapatillas Nike Air Talle 42'"

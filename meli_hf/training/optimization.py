@@ -5,8 +5,8 @@ An MLP batch of 256 titles touches a few thousand of its 50,002 word vectors, an
 its 312,146 feature rows; dense AdamW reads and writes every row, its gradient and both moments at every step. With
 sparse gradients a step costs what the batch holds, and `LazyAdamW` still trains every row as dense AdamW does:
 a row that batches skip catches up on its skipped steps when it is next read (see `LazyAdamW`). The "lazy Adam" of
-`torch.optim.SparseAdam` and TensorFlow's `LazyAdam`, which freezes skipped rows instead, learns rare words about
-ten times slower and scored a point lower on the real sample (BENCHMARKS.md).
+`torch.optim.SparseAdam` and TensorFlow's `LazyAdam`, which freezes skipped rows instead, learns rare words
+far more slowly and scored lower on the real sample (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -20,16 +20,7 @@ from torch import nn
 from ..models.modeling_meli import MeliPreTrainedModel, MeliTfidfForSequenceClassification
 
 # The `--optim` values whose optimizer is `torch.optim.AdamW`, which `LazyAdamW` extends to sparse gradients.
-SPARSE_CAPABLE_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")
 CATCH_UP_ROWS = 16_384  # rows brought up to date at once by `LazyAdamW.catch_up`
-
-
-def optimizer_obstacle(optim) -> str | None:
-    """Why `--optim` (a name or transformers' `OptimizerNames`) cannot take sparse gradients, if it cannot."""
-    name = getattr(optim, "value", optim)
-    if name in SPARSE_CAPABLE_OPTIMIZERS:
-        return None
-    return f"--optim {name} cannot update sparse gradients ({' and '.join(SPARSE_CAPABLE_OPTIMIZERS)} can)"
 
 
 def embedding_tables(model: nn.Module) -> list[nn.Embedding | nn.EmbeddingBag]:

@@ -5,31 +5,35 @@ checkpoints safe before any work.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.compute as pc
 import torch
 from datasets import DatasetDict
-from transformers import (
-    AutoConfig,
-    EarlyStoppingCallback,
-    PreTrainedTokenizerBase,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedTokenizerBase, TrainingArguments, set_seed
 
 from ..data.collator import TEACHER_COLUMNS, WordIdBatches, WordIdCollator
 from ..data.loading import load_meli
 from ..data.sample import sample_dir
 from ..data.tokenization import MODEL_MAX_LENGTH
 from ..errors import MeliError
-from ..evaluation.metrics import ClassificationMetrics, logits_to_label_ids
+from ..evaluation.metrics import SPLIT_METRIC_PREFIXES, ClassificationMetrics, logits_to_label_ids
+from ..files import is_checkpoint_folder
 from ..hub import hub_errors, load_checkpoint, load_pretrained, push_checkpoint
-from ..inference.predictor import paths_read
+from ..inference.ensemble_file import paths_read
 from ..models.modeling_meli import MeliTfidfForSequenceClassification
 from .arguments import DataTrainingArguments, MeliTrainingArguments, ModelArguments, require
+from .builders import (
+    build_collator,
+    build_model,
+    build_word_tokenizer,
+    load_model_word_vectors,
+    load_pretrained_tokenizer,
+)
 from .checkpoints import (
     check_checkpoint,
     check_output_dir,
@@ -38,8 +42,8 @@ from .checkpoints import (
     set_aside_previous_run,
 )
 from .distillation import add_teacher_targets
-from .model_card import card_model_arguments, plot_learning_curves
-from .registry import MODELS, build_collator, build_model, build_tokenizer, load_model_word_vectors
+from .model_card import RunCardData, card_model_arguments, plot_learning_curves
+from .registry import MODELS
 from .tracking import mlflow_run
 from .trainer import ClassBalancedLoss, MeliTrainer
 
@@ -48,20 +52,27 @@ logger = logging.getLogger(__name__)
 
 def check_resume_checkpoint(checkpoint: Path, model: str, trust_remote_code: bool) -> None:
     """Fail before any work when `--resume_from_checkpoint` holds another architecture than `--model`."""
-    if not (checkpoint / "config.json").is_file():
+    if not is_checkpoint_folder(checkpoint):
         raise MeliError(f"--resume_from_checkpoint {checkpoint}: no config.json, not a checkpoint folder")
     found = load_pretrained(
         AutoConfig.from_pretrained, str(checkpoint), "--resume_from_checkpoint", trust_remote_code=trust_remote_code
     ).model_type
-    expected = getattr(MODELS[model].config_class, "model_type", None)  # None: beto, any transformer
-    meli_types = {getattr(spec.config_class, "model_type", None) for spec in MODELS.values()} - {None}
+    expected = MODELS[model].model_type  # None: beto, any transformer
+    meli_types = {spec.model_type for spec in MODELS.values()} - {None}
     if (expected is not None and found != expected) or (expected is None and found in meli_types):
         raise MeliError(f"--resume_from_checkpoint {checkpoint} holds a {found!r} model, not --model {model}.")
 
 
-def check_evaluation_data(dataset: DatasetDict, data_dir: Path, training_args: TrainingArguments) -> None:
-    """Evaluation during training (and keeping the best model) needs a validation split."""
-    if "validation" in dataset or (training_args.eval_strategy == "no" and not training_args.load_best_model_at_end):
+def check_evaluation_data(
+    dataset: DatasetDict, data_dir: Path, training_args: TrainingArguments, search: bool
+) -> None:
+    """Evaluation during training (and keeping the best model) needs a validation split, and a search's trials are
+    scored on it."""
+    if "validation" in dataset:
+        return
+    if search:
+        raise MeliError(f"--data_dir {data_dir} has no validation split, on which trials are scored")
+    if training_args.eval_strategy == "no" and not training_args.load_best_model_at_end:
         return
     raise MeliError(
         f"--data_dir {data_dir} has no validation split (validation.csv[.gz] or <language>.validation.jsonl[.gz]), "
@@ -157,7 +168,8 @@ def prepare_datasets(
 ) -> dict:
     """Model inputs per split: word ids served as Arrow batches for the baselines, tokenized titles for BETO; with
     `--teacher`, the training split also carries the teachers' top-k targets (and, with `--distill_augment`,
-    perturbed copies of its titles; `trust_remote_code` lets teachers run the code they ship)."""
+    perturbed copies of its titles; `trust_remote_code` lets teachers run the code they ship). The Trainer must keep
+    their columns: `settled_training_arguments`."""
     if training_args.teacher:
         with training_args.main_process_first(desc="teacher targets"):
             dataset["train"] = add_teacher_targets(
@@ -170,16 +182,12 @@ def prepare_datasets(
                 device=str(training_args.device),
                 trust_remote_code=trust_remote_code,
             )
-        # The Trainer would drop the targets from BETO's batches: they are no argument of the model's forward.
-        training_args.remove_unused_columns = False
     if MODELS[model].tokenizer != "word" or "input_ids" not in dataset["train"].column_names:
         dataset = tokenize(dataset, tokenizer, max_seq_length, training_args)
     else:
         dataset = truncate_word_ids(dataset, max_seq_length, training_args)
     if MODELS[model].tokenizer != "word":
         return dict(dataset)
-    # WordIdBatches holds only the model's inputs; the Trainer's column filter would split its Arrow batches.
-    training_args.remove_unused_columns = False
     return {split: WordIdBatches(data) for split, data in dataset.items()}
 
 
@@ -218,9 +226,10 @@ def build_trainer(
     callbacks: list,
     model=None,
     model_init=None,
+    card_data: RunCardData | None = None,
 ) -> MeliTrainer:
-    """The Trainer of a run (`model`) and of a search's trials (`model_init`): the same inputs, collator, metrics and
-    class-balanced loss, which reads its settings from `training_args`."""
+    """The Trainer of a run (`model`, `card_data`) and of a search's trials (`model_init`): the same inputs,
+    collator, metrics and class-balanced loss, which reads its settings from `training_args`."""
     return MeliTrainer(
         model=model,
         model_init=model_init,
@@ -233,6 +242,7 @@ def build_trainer(
         compute_loss_func=ClassBalancedLoss(label_counts, training_args),
         preprocess_logits_for_metrics=logits_to_label_ids,
         callbacks=callbacks,
+        card_data=card_data,
     )
 
 
@@ -269,37 +279,66 @@ def run_inputs(
     }
 
 
-def run_training(
-    model_args: ModelArguments, data_args: DataTrainingArguments, training_args: MeliTrainingArguments
-) -> dict[str, float]:
-    """Train, evaluate on validation and test, save the checkpoint with card and curves, push if asked."""
-    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    if checkpoint is not None:
-        check_resume_checkpoint(checkpoint, model_args.model, model_args.trust_remote_code)
-        steps_done = check_checkpoint(checkpoint)["global_step"]
-        training_args.resume_from_checkpoint = str(checkpoint)
-    replaces_earlier_run = check_output_dir(
-        training_args.output_dir,
-        training_args.overwrite_output_dir,
-        resume_checkpoint=checkpoint,
-        reads=run_inputs(model_args, data_args, training_args),
-    )
-    set_seed(training_args.seed)
-    spec = MODELS[model_args.model]
+def settled_training_arguments(
+    model_args: ModelArguments, training_args: MeliTrainingArguments, **changes
+) -> MeliTrainingArguments:
+    """The arguments the Trainer is built with, settled once before any work and never changed afterwards. It keeps
+    every column of word-id batches (Arrow batches of the model's inputs, which its column filter would split) and
+    of distillation (teacher targets, which are no argument of a model's forward). With `--hub_strategy end` it
+    pushes nothing itself: the run pushes the final folder once, after the local save and the model card. `changes`:
+    a search's settings of its trials."""
+    keeps_columns = MODELS[model_args.model].tokenizer == "word" or bool(training_args.teacher)
+    settled = {
+        "remove_unused_columns": training_args.remove_unused_columns and not keeps_columns,
+        "push_to_hub": training_args.push_to_hub and training_args.hub_strategy != "end",
+    }
+    return dataclasses.replace(training_args, **(settled | changes))
 
+
+@dataclass
+class PreparedRun:
+    """What a run and a search's trials start from: the data's labels, the tokenizer, the first model, the word
+    vectors (a search builds every trial's model from them) and the model inputs of each split."""
+
+    data_dir: Path
+    label_names: list[str]
+    tokenizer: PreTrainedTokenizerBase
+    model: torch.nn.Module
+    vectors: object
+    max_seq_length: int
+    inputs: dict
+    label_counts: torch.Tensor
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+
+def prepare_run(
+    model_args: ModelArguments,
+    data_args: DataTrainingArguments,
+    training_args: MeliTrainingArguments,
+    checkpoint: Path | None = None,
+    steps_done: int = 0,
+    search: bool = False,
+) -> PreparedRun:
+    """Data -> labels -> tokenizer and model (new, or the `checkpoint`'s own, saved at step `steps_done`) -> model
+    inputs, with the checks that need the data before any training."""
+    set_seed(training_args.seed)
     dataset, data_dir = load_data(data_args, training_args.seed)
-    check_evaluation_data(dataset, data_dir, training_args)
-    if checkpoint is not None and steps_done >= planned_steps(training_args, len(dataset["train"])):
-        raise MeliError(
-            f"--resume_from_checkpoint {checkpoint} is at step {steps_done}, the end of this run: nothing is left "
-            "to train (raise --num_train_epochs or --max_steps to train on)"
-        )
+    check_evaluation_data(dataset, data_dir, training_args, search)
+    if checkpoint is not None:
+        if steps_done >= planned_steps(training_args, len(dataset["train"])):
+            raise MeliError(
+                f"--resume_from_checkpoint {checkpoint} is at step {steps_done}, the end of this run: nothing is "
+                "left to train (raise --num_train_epochs or --max_steps to train on)"
+            )
     label_names = dataset["train"].features["label"].names
-    id2label = dict(enumerate(label_names))
     logger.info(
         "data %s: %s rows, %d labels", data_dir, {split: len(d) for split, d in dataset.items()}, len(label_names)
     )
 
+    vectors = None
     if checkpoint is not None:
         # The checkpoint's own tokenizer and architecture: data or model flags changed since must not alter them.
         tokenizer, model = load_checkpoint(
@@ -311,9 +350,27 @@ def run_training(
         check_same_labels(model.config, label_names, checkpoint)
         max_seq_length = data_args.max_seq_length or tokenizer.model_max_length
     else:
-        tokenizer = build_tokenizer(model_args, data_args, dataset, data_dir)
-        vectors = load_model_word_vectors(model_args, tokenizer, training_args.seed)
-        model = build_model(model_args, tokenizer, id2label, vectors)
+        if MODELS[model_args.model].tokenizer == "word":
+            tokenizer = build_word_tokenizer(
+                dataset,
+                data_dir,
+                language=data_args.language,
+                keep_numbers=data_args.keep_numbers,
+                max_vocabulary_words=data_args.max_vocabulary_words,
+                min_word_frequency=data_args.min_word_frequency,
+            )
+        else:
+            tokenizer = load_pretrained_tokenizer(model_args.model_name_or_path, model_args.trust_remote_code)
+        vectors = load_model_word_vectors(model_args.word_vectors, tokenizer, training_args.seed)
+        model = build_model(
+            model_args.model,
+            tokenizer,
+            dict(enumerate(label_names)),
+            model_args.architecture(),
+            vectors,
+            model_name_or_path=model_args.model_name_or_path,
+            trust_remote_code=model_args.trust_remote_code,
+        )
         max_seq_length = data_args.max_seq_length or MODEL_MAX_LENGTH
     set_max_seq_length(tokenizer, model, max_seq_length)
     check_distilled_parts(training_args, model.config)
@@ -325,22 +382,57 @@ def run_training(
         training_args.device,
         training_args.world_size,
     )
-
     label_counts = count_labels(dataset["train"], len(label_names))
-    dataset = prepare_datasets(
+    inputs = prepare_datasets(
         dataset, tokenizer, model_args.model, max_seq_length, training_args, model_args.trust_remote_code
     )
     if isinstance(model, MeliTfidfForSequenceClassification) and checkpoint is None:
-        fit_idf(model, dataset["train"])
+        fit_idf(model, inputs["train"])
+    return PreparedRun(data_dir, label_names, tokenizer, model, vectors, max_seq_length, inputs, label_counts)
 
-    # The final folder is pushed once, after the local save; `--hub_strategy every_save|checkpoint|all_checkpoints`
-    # also lets the Trainer push at every save, as it does by itself.
-    push_to_hub = training_args.push_to_hub
-    training_args.push_to_hub = push_to_hub and training_args.hub_strategy != "end"
+
+def run_training(
+    model_args: ModelArguments, data_args: DataTrainingArguments, training_args: MeliTrainingArguments
+) -> dict[str, float]:
+    """Train, evaluate on validation and test, save the checkpoint with card and curves, push if asked."""
+    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    steps_done = 0
+    if checkpoint is not None:
+        check_resume_checkpoint(checkpoint, model_args.model, model_args.trust_remote_code)
+        steps_done = check_checkpoint(checkpoint)["global_step"]
+    replaces_earlier_run = check_output_dir(
+        training_args.output_dir,
+        training_args.overwrite_output_dir,
+        resume_checkpoint=checkpoint,
+        reads=run_inputs(model_args, data_args, training_args),
+    )
+    push_at_end = training_args.push_to_hub
+    training_args = settled_training_arguments(model_args, training_args)
+    run = prepare_run(model_args, data_args, training_args, checkpoint, steps_done)
+
+    pretrained = MODELS[model_args.model].tokenizer == "pretrained"
+    card_data = RunCardData(
+        model=model_args.model,
+        data_name=run.data_dir.name,
+        labels=len(run.label_names),
+        rows={split: len(data) for split, data in run.inputs.items()},
+        architecture=type(run.model).__name__,
+        model_arguments=card_model_arguments(model_args, run.model.config, pretrained, run.max_seq_length),
+        base_model=model_args.model_name_or_path
+        if pretrained and not Path(model_args.model_name_or_path).exists()
+        else None,
+    )
     callbacks = [EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else []
     with hub_errors(training_args, "creating the repository"):
         trainer = build_trainer(
-            training_args, dataset, tokenizer, model_args.model, label_counts, callbacks, model=model
+            training_args,
+            run.inputs,
+            run.tokenizer,
+            model_args.model,
+            run.label_counts,
+            callbacks,
+            model=run.model,
+            card_data=card_data,
         )
 
     previous_run = None
@@ -350,13 +442,13 @@ def run_training(
             if training_args.should_save:
                 previous_run = set_aside_previous_run(training_args.output_dir)
     with mlflow_run(training_args):
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        train_result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
         metrics = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_result.metrics.items()}
-        metrics["train_samples"] = len(dataset["train"])
-        for split, prefix in (("validation", "eval"), ("test", "test")):
-            if split in dataset:
-                metrics |= trainer.evaluate(dataset[split], metric_key_prefix=prefix)
-                metrics[f"{prefix}_samples"] = len(dataset[split])
+        metrics["train_samples"] = len(run.inputs["train"])
+        for split, prefix in SPLIT_METRIC_PREFIXES.items():
+            if split in run.inputs:
+                metrics |= trainer.evaluate(run.inputs[split], metric_key_prefix=prefix)
+                metrics[f"{prefix}_samples"] = len(run.inputs[split])
     trainer.save_model()
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics, combined=False)
@@ -364,22 +456,8 @@ def run_training(
 
     if trainer.is_world_process_zero():
         plot_learning_curves(trainer.state.log_history, Path(training_args.output_dir) / "learning_curves.png")
-        pretrained = spec.tokenizer == "pretrained"
-        trainer.model_card_details = {
-            "model": model_args.model,
-            "data_name": data_dir.name,
-            "metrics": metrics,
-            "rows": {split: len(d) for split, d in dataset.items()},
-            "labels": len(label_names),
-            "model_arguments": card_model_arguments(model_args, trainer.model.config, pretrained, max_seq_length),
-            "architecture": type(trainer.model).__name__,
-            # A Hub id only: a local folder is no base model others can follow.
-            "base_model": model_args.model_name_or_path
-            if pretrained and not Path(model_args.model_name_or_path).exists()
-            else None,
-        }
         trainer.create_model_card()
         remove_previous_run(previous_run)
-        if push_to_hub:
+        if push_at_end:
             push_checkpoint(trainer)
     return metrics

@@ -23,7 +23,6 @@ from pathlib import Path
 from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainerCallback, TrainingArguments, enable_full_determinism, set_seed
 
-from ..data.tokenization import MODEL_MAX_LENGTH
 from ..errors import MeliError
 from ..files import atomic_output, read_json_or_yaml
 from ..models.modeling_meli import MeliTfidfForSequenceClassification
@@ -32,9 +31,8 @@ from .arguments import (
     HyperparameterSearchArguments,
     MeliTrainingArguments,
     ModelArguments,
-    parse_training_file,
-    run_arguments,
 )
+from .builders import MODEL_CLASSES, build_model
 from .checkpoints import (
     BEST_RUN_FILE,
     BEST_RUN_FOLDER,
@@ -44,24 +42,16 @@ from .checkpoints import (
     remove_previous_run,
     set_aside_previous_run,
 )
-from .registry import (
-    MODELS,
-    architecture_fields,
-    build_model,
-    build_tokenizer,
-    load_model_word_vectors,
-)
+from .parsing import parse_training_file, run_arguments
+from .registry import MODELS, architecture_fields
 from .run import (
     build_trainer,
-    check_distilled_parts,
-    count_labels,
     fit_idf,
-    load_data,
     planned_steps,
-    prepare_datasets,
+    prepare_run,
     run_inputs,
     run_training,
-    set_max_seq_length,
+    settled_training_arguments,
 )
 
 logger = logging.getLogger(__name__)
@@ -116,7 +106,7 @@ def check_search_space(
             values = [low, high]
         if name in architecture:
             for value in values:
-                _check(where, MODELS[model_args.model].config_class, name, value)
+                _check(where, MODEL_CLASSES[model_args.model][0], name, value)
                 _check(where, functools.partial(dataclasses.replace, model_args), name, value)
         elif is_searchable_training_argument(training_args, name):
             if any(isinstance(v, (list, dict)) for v in values):
@@ -309,7 +299,7 @@ def run_hp_search(
     )
     space = load_search_space(search_args.hp_space) if search_args.hp_space else MODELS[model_args.model].search_space
     check_search_space(space, source, model_args, training_args)
-    # Read before any work: preparing the data sets Trainer details on the arguments that are no user's choice.
+    # The arguments the search was given, which the best run's arguments file starts from.
     given = run_arguments(model_args, data_args, training_args)
     searched = sorted(set(given) & set(space))
     if searched:
@@ -325,31 +315,32 @@ def run_hp_search(
         else [],
     }
     replaces_earlier_run = check_output_dir(training_args.output_dir, training_args.overwrite_output_dir, None, reads)
-    set_seed(training_args.seed)
-
-    dataset, data_dir = load_data(data_args, training_args.seed)
-    if "validation" not in dataset:
-        raise MeliError(f"--data_dir {data_dir} has no validation split, on which trials are scored")
-    label_names = dataset["train"].features["label"].names
-    id2label = dict(enumerate(label_names))
-    tokenizer = build_tokenizer(model_args, data_args, dataset, data_dir)
-    vectors = load_model_word_vectors(model_args, tokenizer, training_args.seed)
-    model = build_model(model_args, tokenizer, id2label, vectors)
-    set_max_seq_length(tokenizer, model, data_args.max_seq_length or MODEL_MAX_LENGTH)
-    check_distilled_parts(training_args, model.config)
-    label_counts = count_labels(dataset["train"], len(label_names))
-    train_rows = len(dataset["train"])
-    inputs = prepare_datasets(
-        dataset, tokenizer, model_args.model, tokenizer.model_max_length, training_args, model_args.trust_remote_code
-    )
     architecture = architecture_fields(model_args.model)
+    # Trials keep no checkpoints (the best run is trained again from best_run.json) and push nothing. A float drawn
+    # for an argument whose value is an int (warmup_steps 0) would be cast to int by the Trainer: make it a float.
+    floats = {
+        name: float(getattr(training_args, name))
+        for name, entry in space.items()
+        if name not in architecture and is_float_range(entry) and type(getattr(training_args, name)) is int
+    }
+    trial_args = settled_training_arguments(
+        model_args, training_args, save_strategy="no", load_best_model_at_end=False, push_to_hub=False, **floats
+    )
+    run = prepare_run(model_args, data_args, trial_args, search=True)
 
     def model_init(trial=None):
         values = suggest(trial, space) if trial is not None else {}
-        trial_model_args = dataclasses.replace(model_args, **{k: v for k, v in values.items() if k in architecture})
-        model = build_model(trial_model_args, tokenizer, id2label, vectors)
+        model = build_model(
+            model_args.model,
+            run.tokenizer,
+            run.id2label,
+            model_args.architecture() | {k: v for k, v in values.items() if k in architecture},
+            run.vectors,
+            model_name_or_path=model_args.model_name_or_path,
+            trust_remote_code=model_args.trust_remote_code,
+        )
         if isinstance(model, MeliTfidfForSequenceClassification):
-            fit_idf(model, inputs["train"])
+            fit_idf(model, run.inputs["train"])
         # A run builds its model before the Trainer, whose start seeds again: seeded here too, a trial trains on the
         # dropout and batches of the run `scripts/train.py best_run.json` trains, and so scores what it scores.
         enable_full_determinism(trial_args.seed) if trial_args.full_determinism else set_seed(trial_args.seed)
@@ -358,21 +349,13 @@ def run_hp_search(
     def hp_space(trial) -> dict:
         return {name: value for name, value in suggest(trial, space).items() if name not in architecture}
 
-    # Trials keep no checkpoints (the best run is trained again from best_run.json) and push nothing. A float drawn
-    # for an argument whose value is an int (warmup_steps 0) would be cast to int by the Trainer: make it a float.
-    trial_args = dataclasses.replace(
-        training_args, save_strategy="no", load_best_model_at_end=False, push_to_hub=False
-    )
-    for name, entry in space.items():
-        if name not in architecture and is_float_range(entry) and type(getattr(trial_args, name)) is int:
-            setattr(trial_args, name, float(getattr(trial_args, name)))
     objective = TrialObjective(
         training_args.metric_for_best_model or "balanced_accuracy",
         training_args.greater_is_better is not False,
         keep_best=training_args.load_best_model_at_end,
     )
     trainer = build_trainer(
-        trial_args, inputs, tokenizer, model_args.model, label_counts, [objective], model_init=model_init
+        trial_args, run.inputs, run.tokenizer, model_args.model, run.label_counts, [objective], model_init=model_init
     )
 
     previous_run = set_aside_previous_run(training_args.output_dir) if replaces_earlier_run else None
@@ -390,7 +373,7 @@ def run_hp_search(
             study_name=study_name,
             load_if_exists=True,
             sampler=optuna.samplers.TPESampler(seed=training_args.seed),
-            pruner=build_pruner(search_args.hp_pruner, evaluation_interval(trial_args, train_rows)),
+            pruner=build_pruner(search_args.hp_pruner, evaluation_interval(trial_args, len(run.inputs["train"]))),
         )
     except ValueError:
         # The Trainer asks the study for its best trial, which fails when every trial was pruned: that is reported

@@ -13,14 +13,15 @@ from transformers.training_args import ParallelMode
 
 from ..data.collator import TEACHER_COLUMNS, TEACHER_IDS, TEACHER_LOG_PROBS, WordIdBatches
 from ..errors import MeliError
+from ..private_apis import TrainerHooks
+from .arguments import optimizer_obstacle
 from .distillation import distillation_divergence
-from .model_card import write_model_card
+from .model_card import RunCardCallback, RunCardData, write_model_card
 from .optimization import (
     LazyAdamW,
     clip_gradient_norm_,
     embedding_tables,
     gradient_norm,
-    optimizer_obstacle,
     set_sparse_gradients,
 )
 
@@ -113,13 +114,17 @@ class CatchUpSparseRows(TrainerCallback):
     on_epoch_end = on_step_end
 
 
-class MeliTrainer(Trainer):
+class MeliTrainer(TrainerHooks, Trainer):
     """The `Trainer`, writing meli-hf's model card wherever it would write its own (also before a Hub push), and
     training the baselines' embedding tables with sparse gradients (`--sparse_embeddings`, meli_hf.optimization)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, card_data: RunCardData | None = None, **kwargs):
+        """`card_data`: what the run's model card says; the Trainer's evaluations fill in its metrics. Without it
+        (a search's trials) no card is written."""
         super().__init__(*args, **kwargs)
-        self.model_card_details: dict = {}
+        self.card_data = card_data
+        if card_data is not None:
+            self.add_callback(RunCardCallback(card_data))
         self.sparse_gradients = False
         self.add_callback(CatchUpSparseRows)
 
@@ -164,27 +169,27 @@ class MeliTrainer(Trainer):
             self.optimizer_cls_and_kwargs = (LazyAdamW, optimizer_kwargs) if self.sparse_gradients else None
         return super().create_optimizer(model)
 
-    def _clip_grad_norm(self, model):
+    def clip_gradients(self, model):
         # `clip_grad_norm_` cannot read sparse gradients.
         if not self.sparse_gradients:
-            return super()._clip_grad_norm(model)
+            return self.library_clip_gradients(model)
         self.accelerator.unscale_gradients()
         return clip_gradient_norm_(model.parameters(), self.args.max_grad_norm)
 
-    def _get_grad_norm(self, model, grad_norm=None):
+    def total_gradient_norm(self, model, grad_norm=None):
         if grad_norm is None and self.sparse_gradients:
             self.accelerator.unscale_gradients()
             grad_norm = gradient_norm(model.parameters())
-        return super()._get_grad_norm(model, grad_norm)
+        return self.library_total_gradient_norm(model, grad_norm)
 
-    def _get_train_sampler(self, train_dataset=None):
+    def train_sampler(self, train_dataset=None):
         train_dataset = self.train_dataset if train_dataset is None else train_dataset
         if self.args.train_sampling_strategy == "group_by_length" and isinstance(train_dataset, WordIdBatches):
             # The Trainer would read the lengths row by row (minutes at the course's size); Arrow has them at once.
             batch_size = self.args.train_batch_size * self.args.gradient_accumulation_steps
             return LengthGroupedSampler(batch_size, lengths=train_dataset.lengths())
-        return super()._get_train_sampler(train_dataset)
+        return self.library_train_sampler(train_dataset)
 
     def create_model_card(self, *args, **kwargs) -> None:
-        if self.is_world_process_zero():
-            write_model_card(self.args.output_dir, self.args, self.model_card_details)
+        if self.card_data is not None and self.is_world_process_zero():
+            write_model_card(self.args.output_dir, self.args, self.card_data)

@@ -8,6 +8,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from transformers import EvalPrediction
 
 BALANCED_ACCURACY_PATH = str(Path(__file__).parent / "balanced_accuracy")
+# The splits a run evaluates, and the prefix of their metrics (the Trainer's `metric_key_prefix`).
+SPLIT_METRIC_PREFIXES = {"validation": "eval", "test": "test"}
 
 
 class ClassificationMetrics:

@@ -15,12 +15,14 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipe
 from meli_hf.data.loading import load_meli
 from meli_hf.errors import MeliError
 from meli_hf.markdown import markdown_text
-from meli_hf.training.arguments import DataTrainingArguments, MeliTrainingArguments, parse_training_arguments
-from meli_hf.training.registry import build_word_tokenizer, has_word_embeddings
+from meli_hf.training.arguments import DataTrainingArguments, MeliTrainingArguments
+from meli_hf.training.builders import build_word_tokenizer
+from meli_hf.training.parsing import parse_training_arguments
+from meli_hf.training.registry import has_word_embeddings
 from meli_hf.training.run import run_training
 from meli_hf.training.trainer import ClassBalancedLoss
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHANCE = 1 / 30  # the sample has 30 categories
 TITLES = ["Zapatillas Nike Air Max Talle 42 Hombre", "Notebook Lenovo Core I5 8gb Ram", "Heladera Gafa No Frost"]
 
@@ -121,15 +123,16 @@ def test_lstm_batches_titles_of_similar_length_by_default(sample_dir, tmp_path, 
 
     from meli_hf.data.collator import WordIdBatches
     from meli_hf.data.loading import load_meli
-    from meli_hf.training.registry import MODELS
+    from meli_hf.training.builders import MODEL_CLASSES
     from meli_hf.training.trainer import MeliTrainer
 
     for model, strategy in (("mlp", "random"), ("lstm", "group_by_length")):
         args = resolved_training_args(model, "--output_dir", str(tmp_path))
         assert args.train_sampling_strategy == strategy
     train = WordIdBatches(load_meli(sample_dir, max_rows={"train": 512}, seed=0)["train"])
-    config = MODELS["lstm"].config_class(vocab_size=600, embedding_dim=8, hidden_layers=[8], lstm_hidden_size=8)
-    trainer = MeliTrainer(model=MODELS["lstm"].model_class(config), args=args, train_dataset=train, eval_dataset=train)
+    config_class, model_class = MODEL_CLASSES["lstm"]
+    config = config_class(vocab_size=600, embedding_dim=8, hidden_layers=[8], lstm_hidden_size=8)
+    trainer = MeliTrainer(model=model_class(config), args=args, train_dataset=train, eval_dataset=train)
     expected = [len(train[i]["input_ids"]) for i in range(len(train))]
     # The Trainer's own path reads every row; at the course's size that is minutes before the first step.
     monkeypatch.setattr(WordIdBatches, "__getitem__", lambda self, index: pytest.fail("lengths read row by row"))
@@ -148,14 +151,12 @@ def test_memory_is_pinned_only_where_an_accelerator_is(tmp_path, monkeypatch):
 
 def test_half_precision_checkpoint_is_fine_tuned_in_float32(sample_dir, tiny_bert_dir, tmp_path):
     # Transformers 5 loads a checkpoint in its stored dtype; optimizer steps on float16 weights would be lost.
-    from meli_hf.training.arguments import ModelArguments
-    from meli_hf.training.registry import build_model
+    from meli_hf.training.builders import build_model
 
     half = tmp_path / "half"
     AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, dtype=torch.float16).save_pretrained(half)
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
-    model_args = ModelArguments(model="beto", model_name_or_path=str(half))
-    model = build_model(model_args, tokenizer, {0: "A", 1: "B"})
+    model = build_model("beto", tokenizer, {0: "A", 1: "B"}, {}, model_name_or_path=str(half))
     assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
 
 
@@ -203,7 +204,9 @@ def test_challenge_csv_trains_its_own_vocabulary(sample_dir, tmp_path):
     assert tokenizer("zapatillas")["input_ids"][0] > 1
     # CSV titles keep their numbers and words with digits unless --keep_numbers false, the course's rule.
     assert tokenizer.tokenize("Celular 64gb") == ["celular", "64gb"] and tokenizer("64gb")["input_ids"][0] > 1
-    words_only = build_word_tokenizer(load_meli(data), data, DataTrainingArguments(keep_numbers=False))
+    words_only = build_word_tokenizer(
+        load_meli(data), data, language=None, keep_numbers=False, max_vocabulary_words=50_000, min_word_frequency=2
+    )
     assert words_only.tokenize("Celular 64gb") == ["celular"]
 
 
@@ -778,7 +781,7 @@ def test_the_default_beto_id_without_the_hub_is_one_line(sample_dir, tmp_path):
 
 
 def test_per_model_defaults_are_the_parser_defaults(tmp_path):
-    from meli_hf.training.arguments import parse_training_file, training_argument_parser
+    from meli_hf.training.parsing import parse_training_file, training_argument_parser
 
     args = MeliTrainingArguments()  # built in Python: real values (the MLP's), no placeholders
     assert (args.output_dir, args.learning_rate, args.per_device_train_batch_size) == ("outputs/mlp", 2e-3, 256)
@@ -891,12 +894,10 @@ def test_a_beto_card_names_its_base_model_and_only_its_arguments(sample_dir, tin
 def test_a_new_classification_head_is_reported_in_one_line(tiny_bert_dir, capfd, caplog):
     import logging
 
-    from meli_hf.training.arguments import ModelArguments
-    from meli_hf.training.registry import build_model
+    from meli_hf.training.builders import build_model
 
-    model_args = ModelArguments(model="beto", model_name_or_path=str(tiny_bert_dir))
     with caplog.at_level(logging.INFO, logger="meli_hf"):
-        build_model(model_args, None, {0: "A", 1: "B"})
+        build_model("beto", None, {0: "A", 1: "B"}, {}, model_name_or_path=str(tiny_bert_dir))
     assert "LOAD REPORT" not in capfd.readouterr().err
     assert "new classification head for 2 categories (classifier.bias, classifier.weight initialised)" in caplog.text
 
@@ -908,7 +909,6 @@ def test_readme_documents_every_flag_of_its_own():
     from transformers import TrainingArguments
 
     from meli_hf.training.arguments import (
-        DataTrainingArguments,
         HyperparameterSearchArguments,
         MeliTrainingArguments,
         ModelArguments,

@@ -12,11 +12,11 @@ from torch import nn
 from meli_hf.errors import MeliError
 from meli_hf.models.configuration_meli import MeliMLPConfig
 from meli_hf.models.modeling_meli import MeliMLPForSequenceClassification
-from meli_hf.training.arguments import parse_training_arguments
 from meli_hf.training.optimization import LazyAdamW, clip_gradient_norm_, embedding_tables, set_sparse_gradients
+from meli_hf.training.parsing import parse_training_arguments
 from meli_hf.training.run import run_training
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Steps that end where the tests can compare weights: no evaluation, no best-model reload, no dropout noise.
 SHORT_RUN = ["--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
 SHORT_RUN += ["--disable_tqdm", "true", "--dropout", "0"]

@@ -15,9 +15,9 @@ fastapi_testclient = pytest.importorskip("fastapi.testclient", reason="the serve
 from meli_hf.inference.predictor import Predictor  # noqa: E402
 from meli_hf.inference.service import DynamicBatcher, ServiceLimits, create_app  # noqa: E402
 
-from .conftest import train_checkpoint  # noqa: E402
+from ..conftest import train_checkpoint  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TITLES = ["Heladera Gafa No Frost 300 litros", "Zapatillas Nike Air Talle 42", "Taladro Percutor Bosch"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

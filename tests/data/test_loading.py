@@ -10,7 +10,7 @@ import pytest
 from meli_hf.data.loading import MeliDataError, load_meli
 from meli_hf.errors import MeliError
 
-from .conftest import REAL_DATA, requires_real_data
+from ..conftest import REAL_DATA, requires_real_data
 
 RECORD = {
     "language": "spanish",

@@ -13,13 +13,14 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipe
 
 from meli_hf.data.loading import MeliDataError
 from meli_hf.errors import MeliError
-from meli_hf.inference.predictor import Predictor, read_records
-from meli_hf.training.arguments import parse_training_arguments
+from meli_hf.inference.predictor import Predictor
+from meli_hf.inference.records import read_records
+from meli_hf.training.parsing import parse_training_arguments
 from meli_hf.training.run import run_training
 
-from .conftest import WITHOUT_MELI_HF, train_checkpoint
+from ..conftest import WITHOUT_MELI_HF, train_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PREDICT = [sys.executable, str(ROOT / "scripts" / "predict.py")]
 
 

@@ -10,11 +10,11 @@ import torch
 import meli_hf.training.distillation
 from meli_hf.errors import MeliError
 from meli_hf.inference.predictor import Predictor
-from meli_hf.training.arguments import parse_training_arguments
 from meli_hf.training.distillation import distillation_divergence
+from meli_hf.training.parsing import parse_training_arguments
 from meli_hf.training.run import run_training
 
-from .test_optimization import SHORT_RUN, train_steps
+from ..training.test_optimization import SHORT_RUN, train_steps
 
 
 def test_divergence_is_the_kl_of_the_tempered_distributions():

@@ -8,7 +8,7 @@ import pytest
 
 from meli_hf.errors import MeliError
 from meli_hf.training import search as hp_search
-from meli_hf.training.arguments import parse_training_arguments, parse_training_file
+from meli_hf.training.parsing import parse_training_arguments, parse_training_file
 from meli_hf.training.run import run_training
 from meli_hf.training.search import TrialObjective, run_hp_search
 
@@ -99,7 +99,11 @@ def test_each_trial_trains_with_its_own_arguments(sample_dir, tmp_path, monkeypa
     models, runs = [], []
     build_model = hp_search.build_model
     monkeypatch.setattr(
-        hp_search, "build_model", lambda model_args, *a: models.append(model_args) or build_model(model_args, *a)
+        hp_search,
+        "build_model",
+        lambda model, tokenizer, id2label, architecture, *a, **k: (
+            models.append(architecture) or build_model(model, tokenizer, id2label, architecture, *a, **k)
+        ),
     )
     monkeypatch.setattr(
         TrialObjective,
@@ -110,12 +114,15 @@ def test_each_trial_trains_with_its_own_arguments(sample_dir, tmp_path, monkeypa
         sample_dir, tmp_path / "run", "--hp_trials", "3", "--hp_space", str(write_space(tmp_path, QUICK_SPACE))
     )
 
-    # One model for the data checks, one at the Trainer's start, then one per trial.
-    trial_models = models[2:]
+    # One model at the Trainer's start, then one per trial (the first model, for the data checks, comes from run.py).
+    trial_models = models[1:]
     assert len(trial_models) == len(runs) == 3
-    for trial, model_args, run in zip(summary["trials"], trial_models, runs):
+    for trial, architecture, run in zip(summary["trials"], trial_models, runs):
         arguments = trial["arguments"]
-        assert (model_args.hidden_layers, model_args.dropout) == (arguments["hidden_layers"], arguments["dropout"])
+        assert (architecture["hidden_layers"], architecture["dropout"]) == (
+            arguments["hidden_layers"],
+            arguments["dropout"],
+        )
         assert run == (arguments["learning_rate"], arguments["num_train_epochs"], arguments["class_balance"])
     assert len({run[0] for run in runs}) == 3
 
@@ -261,7 +268,7 @@ def test_tfidf_and_beto_trials_fit_their_models_and_take_float_arguments(
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_run_arguments_are_the_flags_given_beyond_the_models_defaults(model, tmp_path):
-    from meli_hf.training.arguments import run_arguments
+    from meli_hf.training.parsing import run_arguments
 
     flags = ["--model", model, "--learning_rate", "5e-4", "--output_dir", str(tmp_path), "--hub_token", "secret"]
     arguments = run_arguments(*parse_training_arguments(flags)[:3])

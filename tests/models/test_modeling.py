@@ -20,7 +20,7 @@ from meli_hf import (
 )
 from meli_hf.models.modeling_meli import BIGRAM_HASH_MULTIPLIER, MeliDropout
 
-from .conftest import WITHOUT_MELI_HF
+from ..conftest import WITHOUT_MELI_HF
 
 ARCHITECTURES = [
     (MeliMLPConfig, MeliMLPForSequenceClassification),

@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 from meli_hf.data.loading import read_token_to_index
 from meli_hf.data.tokenization import course_tokenize, train_word_tokenizer, word_tokenizer_from_vocabulary
 
-from .conftest import REAL_DATA, requires_real_data
+from ..conftest import REAL_DATA, requires_real_data
 
 
 def _records(path):

@@ -14,9 +14,9 @@ from meli_hf.errors import MeliError
 from meli_hf.inference.compact import compact_checkpoint
 from meli_hf.inference.predictor import Predictor
 
-from .conftest import train_checkpoint
+from ..conftest import train_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TITLES = ["Heladera Gafa No Frost 300 litros", "Zapatillas Nike Air Talle 42", "Notebook Lenovo 15 pulgadas 8gb"]
 
 

@@ -16,10 +16,10 @@ from meli_hf.evaluation.ensemble import forward_selection
 from meli_hf.evaluation.metrics import ClassificationMetrics
 from meli_hf.inference.predictor import Predictor
 
-from .conftest import train_checkpoint
-from .test_optimization import train_steps
+from ..conftest import train_checkpoint
+from ..training.test_optimization import train_steps
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 def one_hot(rows: list[int], classes: int = 3) -> torch.Tensor:

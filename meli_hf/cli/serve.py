@@ -1,0 +1,104 @@
+"""Serve a trained checkpoint (or an ensemble) over HTTP: JSON predictions with dynamic batching, a health check and a
+demo page (needs the `serve` extra: `pip install -e ".[serve]"`).
+
+    python scripts/serve.py --model outputs/best/lstm-int8                     # http://127.0.0.1:8000
+    curl -s localhost:8000/predict -H 'Content-Type: application/json' \\
+        -d '{"titles": ["Zapatillas Nike Air Talle 42"], "top_k": 3}'
+    curl -s localhost:8000/health
+
+Requests that arrive together are predicted in one forward pass (up to --max_batch_size titles; those that arrive
+during a pass make the next one, and --max_wait_ms lets a pass wait for company). Bad requests get 400 (no JSON), 413
+(over --max_body_bytes or --max_titles) or 422 (wrong shape), each with {"error": "..."}. --port 0 takes a free port;
+the line `serving ... on URL` says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from ..errors import one_line_parser_errors
+from . import add_checkpoint_arguments, positive_int, predictor_from_arguments, user_errors
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value}: a port is 0 (any free one) to 65535")
+    return value
+
+
+def wait_ms(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: milliseconds, 0 or more")
+    return value
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    one_line_parser_errors(parser)
+    add_checkpoint_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1).")
+    parser.add_argument("--port", type=port_number, default=8000, help="Port (default: 8000; 0: any free one).")
+    parser.add_argument(
+        "--max_batch_size", type=positive_int, default=256, help="Titles per forward pass (default: 256)."
+    )
+    parser.add_argument(
+        "--max_wait_ms",
+        type=wait_ms,
+        default=0.0,
+        help="How long a request waits for others to share its forward pass (default: 0: a pass takes the requests "
+        "waiting when it starts).",
+    )
+    parser.add_argument("--max_titles", type=positive_int, default=1000, help="Titles per request (default: 1000).")
+    parser.add_argument(
+        "--max_body_bytes", type=positive_int, default=1 << 20, help="Request body size (default: 1048576)."
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        help="torch's threads for the forward passes (default: torch's, one per core). On a machine whose cores "
+        "also serve the requests, fewer leave the server room to answer them.",
+    )
+    parser.add_argument("--debug", action="store_true", help="Show the traceback of an error (or MELI_HF_DEBUG=1).")
+    return parser
+
+
+def main() -> None:
+    with user_errors(debug="--debug" in sys.argv):
+        args = argument_parser().parse_args()
+        import gc
+        import socket
+
+        import torch
+        import transformers
+        import uvicorn
+
+        from ..inference.service import ServiceLimits, create_app
+
+        # Bound before the model loads: a port in use fails at once, and --port 0 learns its port here.
+        try:
+            listener = socket.create_server((args.host, args.port))
+            # Answers go out at once: with Nagle's algorithm, a reply written in two parts waits for the client's
+            # delayed ACK on a kept-alive connection. Accepted connections inherit the option.
+            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as err:
+            raise OSError(f"--host {args.host} --port {args.port}: cannot listen there ({err.strerror})") from None
+        transformers.utils.logging.disable_progress_bar()
+        if args.threads:
+            torch.set_num_threads(args.threads)  # process-wide: the script's call
+        predictor = predictor_from_arguments(args, args.max_batch_size)
+        limits = ServiceLimits(args.max_batch_size, args.max_wait_ms, args.max_titles, args.max_body_bytes)
+        app = create_app(predictor, limits)
+        # What is loaded now lives as long as the process; a full collection would walk all of it, with every
+        # request waiting, once every few thousand requests (BENCHMARKS.md, serving).
+        gc.freeze()  # process-wide: the script's call
+    host, port = listener.getsockname()[:2]
+    print(f"serving {len(predictor.labels)} categories on http://{host}:{port}", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+
+
+if __name__ == "__main__":
+    main()
