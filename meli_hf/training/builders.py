@@ -51,6 +51,7 @@ def build_word_tokenizer(
     """The course's vocabulary when the data carries word ids, otherwise one trained on the train titles (numbers
     kept unless `keep_numbers` is false)."""
     course_files = "input_ids" in dataset["train"].column_names
+    keep = keeps_numbers(keep_numbers, data_dir, course_files)  # refuses `keep_numbers` for course files
     if course_files:
         language = language or "spanish"
         vocabulary = find_course_vocabulary(find_source_files(data_dir, language), language)
@@ -58,7 +59,6 @@ def build_word_tokenizer(
             raise MeliDataError(data_dir, None, None, f"no {language}_token_to_index.json.gz beside the course files")
         return word_tokenizer_from_vocabulary(read_token_to_index(vocabulary))
     titles = (batch["title"] for batch in dataset["train"].select_columns(["title"]).iter(batch_size=10_000))
-    keep = keeps_numbers(keep_numbers, data_dir, course_files)
     return train_word_tokenizer(titles, max_vocabulary_words, min_word_frequency, keep)
 
 
