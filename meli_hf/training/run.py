@@ -266,16 +266,20 @@ def fit_idf(model: MeliTfidfForSequenceClassification, train: WordIdBatches, bat
 
 
 def run_inputs(
-    model_args: ModelArguments, data_args: DataTrainingArguments, training_args: MeliTrainingArguments
+    model_args: ModelArguments,
+    data_args: DataTrainingArguments,
+    training_args: MeliTrainingArguments,
+    checkpoint: Path | None = None,
 ) -> dict[str, list]:
-    """What a run reads, by flag: its run folder may not be, or hold, any of it."""
+    """What a run reads, by flag (`checkpoint`: the one `--resume_from_checkpoint` resolves to): its run folder may
+    not be, or hold, any of it."""
     pretrained = MODELS[model_args.model].tokenizer == "pretrained"
     return {
         "--data_dir": [data_args.data_dir],
         "--word_vectors": [model_args.word_vectors],
         "--model_name_or_path": [model_args.model_name_or_path if pretrained else None],
         "--teacher": paths_read(training_args.teacher or []),
-        "--resume_from_checkpoint": [training_args.resume_from_checkpoint],
+        "--resume_from_checkpoint": [checkpoint],
     }
 
 
@@ -404,7 +408,7 @@ def run_training(
         training_args.output_dir,
         training_args.overwrite_output_dir,
         resume_checkpoint=checkpoint,
-        reads=run_inputs(model_args, data_args, training_args),
+        reads=run_inputs(model_args, data_args, training_args, checkpoint),
     )
     push_at_end = training_args.push_to_hub
     training_args = settled_training_arguments(model_args, training_args)
