@@ -13,6 +13,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,6 +25,7 @@ import yaml
 from .errors import MeliDataError, MeliError
 
 UTF8_BOM = "\ufeff"
+LONE_CARRIAGE_RETURN = re.compile(r"\r(?!\n)")
 # Titles are short, but a CSV export can hold fields of any length; the csv module's default stops at 128 KiB.
 CSV_FIELD_SIZE_LIMIT = 2**31 - 1
 
@@ -40,13 +42,32 @@ def open_binary(path: str | Path) -> IO[bytes]:
 
 def decode_lines(raw_lines: Iterable[bytes], name: str | Path) -> Iterator[tuple[int, str]]:
     """UTF-8 lines with their 1-based numbers, a leading byte-order mark (Excel's UTF-8 export) dropped; an
-    undecodable line is reported with its number."""
-    for number, raw in enumerate(raw_lines, start=1):
+    undecodable line is reported with its number. A lone carriage return ends a line as `\n` and `\r\n` do (the
+    line ends of classic Mac OS and of some exports), so that such a file is not read as one line."""
+    number = 0
+    for raw in raw_lines:
         try:
-            line = raw.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise MeliDataError(name, number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})") from None
-        yield number, line.removeprefix(UTF8_BOM) if number == 1 else line
+            raise MeliDataError(
+                name, number + 1, None, f"not valid UTF-8 ({err.reason} at byte {err.start})"
+            ) from None
+        lines = LONE_CARRIAGE_RETURN.split(text)
+        if len(lines) > 1 and not lines[-1]:
+            lines.pop()  # the file's last line ended with a carriage return
+        for line in lines:
+            number += 1
+            yield number, line.removeprefix(UTF8_BOM) if number == 1 else line
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why `text` cannot be written as UTF-8 or tokenized, if it cannot: JSON's `\\ud800` escapes decode to lone
+    surrogates, which are no characters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return f"not valid Unicode text (a lone surrogate, {text[err.start]!r}, at character {err.start + 1})"
+    return None
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
@@ -94,12 +115,19 @@ def read_csv(lines: Iterable[tuple[int, str]], name: str | Path) -> tuple[list[s
         raise MeliDataError(name, None, None, "empty file (no header line)") from None
     except csv.Error as err:
         raise MeliDataError(name, numbers[-1] if numbers else 1, None, f"malformed CSV ({err})") from None
+    repeated = sorted({column for column in header if header.count(column) > 1})
+    if repeated:
+        raise MeliDataError(name, numbers[-1], repeated[0], "the header names this column twice: which one is meant?")
 
     def rows():
         try:
             for fields in reader:
                 if not fields:  # a blank line
                     continue
+                if [field.strip() for field in fields] == header:
+                    raise MeliDataError(
+                        name, numbers[-1], None, "the header line again (files joined with their headers?)"
+                    )
                 if len(fields) != len(header):
                     raise MeliDataError(
                         name, numbers[-1], None, f"expected {len(header)} fields (the header's), got {len(fields)}"
@@ -143,6 +171,20 @@ def _files_read_from(source: Path) -> list[Path]:
     return []
 
 
+def check_output_file_name(output_flag: str, output: str | Path) -> None:
+    """An output file's name names a file: not an existing folder, nor a path ending in `/` (which the file system
+    would otherwise read as the folder's own name and write a file called like the folder)."""
+    if str(output).endswith((os.sep, "/")) or os.path.isdir(output):
+        raise MeliError(
+            f"{output_flag} {output}: names a folder; give a file name (e.g. {Path(output) / 'predictions.jsonl'})"
+        )
+
+
+def is_readable_file(path: str | Path) -> bool:
+    """Something to read lines from: a file, or a pipe or device such as `<(...)` (`/dev/fd/63`); not a folder."""
+    return os.path.exists(path) and not os.path.isdir(path)
+
+
 def check_output_spares_inputs(
     output_flag: str, output: str | Path, inputs: Mapping[str, Iterable[str | Path | None]], replaces_folder: bool
 ) -> None:
@@ -151,6 +193,8 @@ def check_output_spares_inputs(
     file of an input folder; a new file in a model's folder is fine); a folder the command replaces may not be, or
     hold, anything read. `inputs` maps each reading flag to its paths; paths that do not exist (Hub ids) are
     skipped."""
+    if not replaces_folder:
+        check_output_file_name(output_flag, output)
     target = Path(os.path.realpath(output))
     for flag, paths in inputs.items():
         for given in paths:
@@ -176,9 +220,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside `path` to write the new file to; it replaces `path` only when the block ends without
     error, so an existing file is never truncated by a run that fails (on an error the temporary file is removed).
     A missing folder is created."""
+    check_output_file_name("output", path)
     path = Path(os.path.realpath(path))
-    if path.is_dir():
-        raise MeliError(f"{path}: is a folder; give a file name for the output")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -29,7 +29,7 @@ def test_atomic_output_creates_folders_and_writes_devices(tmp_path):
     with atomic_output(os.devnull) as stream:
         stream.write("nothing\n")
     assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
-    with pytest.raises(MeliError, match="is a folder"), atomic_output(tmp_path):
+    with pytest.raises(MeliError, match="names a folder"), atomic_output(tmp_path):
         pass
 
 

@@ -8,7 +8,9 @@ import argparse
 import contextlib
 import ctypes
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 
 from ..errors import MeliError
@@ -73,15 +75,37 @@ def predictor_from_arguments(args: argparse.Namespace, batch_size: int):
     )
 
 
+class Terminated(BaseException):
+    """SIGTERM (what `timeout`, systemd and docker send), raised where the process is, so that every `finally` block
+    runs (a half-written output is removed) before it exits."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
 @contextlib.contextmanager
 def user_errors(debug: bool = False) -> Iterator[None]:
-    """Turn the errors a user can cause and fix (bad input, flags, settings, files and folders) into one line."""
+    """Turn the errors a user can cause and fix (bad input, flags, settings, files and folders) into one line, and
+    Ctrl-C or SIGTERM into one line and the shell's status (130, 143), after the cleanup they interrupt."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:  # signal handlers belong to the main thread
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     except (MeliError, OSError) as err:
         if debug or debugging():
             raise
         fail(str(err))
+    except (KeyboardInterrupt, Terminated) as err:
+        if debug or debugging():
+            raise
+        interrupted = isinstance(err, KeyboardInterrupt)
+        print(f"error: {'interrupted' if interrupted else 'terminated'}", file=sys.stderr)
+        sys.exit(128 + (signal.SIGINT if interrupted else signal.SIGTERM))
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def set_malloc_option(parameter: int, value: int) -> None:

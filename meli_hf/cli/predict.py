@@ -20,7 +20,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ..errors import MeliDataError, one_line_parser_errors
-from ..files import atomic_output, check_output_spares_inputs
+from ..files import atomic_output, check_output_spares_inputs, is_readable_file
 from ..inference.ensemble_file import paths_read
 from ..inference.records import INPUT_FORMATS, PredictionWriter, batched, read_records
 from . import add_checkpoint_arguments, positive_int, predictor_from_arguments, user_errors
@@ -68,8 +68,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if bool(args.titles) == bool(args.input):
         parser.error("give titles as arguments or --input FILE, not both and not neither")
-    if args.input and args.input != "-" and not Path(args.input).is_file():
-        parser.error(f"--input {args.input}: file not found")
+    if args.input and args.input != "-" and not is_readable_file(args.input):
+        parser.error(f"--input {args.input}: {'is a folder' if Path(args.input).is_dir() else 'file not found'}")
     reads = {
         "--model": paths_read(args.model),
         "--input": [args.input if args.input != "-" else None],
@@ -81,7 +81,7 @@ def parse_args() -> argparse.Namespace:
         check_output_spares_inputs("--report", args.report, reads, replaces_folder=True)
     if args.group_by and not args.report:
         parser.error("--group_by goes with --report DIR")
-    if args.group_by and not Path(args.group_by).is_file():
+    if args.group_by and not is_readable_file(args.group_by):
         parser.error(f"--group_by {args.group_by}: file not found")
     if args.report:
         from ..evaluation.report import check_report_folder  # scoring and reports: only when asked for
@@ -104,17 +104,27 @@ def predict(args: argparse.Namespace) -> None:
         records = read_records(args.input, args.input_format, args.title_column)
     source = args.input or "<arguments>"
     evaluation = Evaluation(predictor.labels) if args.evaluate else None
-    empty = 0
-    with atomic_output(args.output) if args.output else nullcontext(sys.stdout) as stream:
-        writer = PredictionWriter(
-            stream, as_csv=bool(args.output) and Path(args.output).suffix == ".csv", top_k=args.top_k
+    top_k = min(args.top_k, len(predictor.labels))
+    if top_k < args.top_k:
+        print(
+            f"warning: --top_k {args.top_k}: the model knows {top_k} categories; each title gets {top_k}",
+            file=sys.stderr,
         )
+    empty = unread = 0
+    with atomic_output(args.output) if args.output else nullcontext(sys.stdout) as stream:
+        as_csv = bool(args.output) and Path(args.output).suffix == ".csv"
+        writer = PredictionWriter(stream, as_csv=as_csv, top_k=top_k, source=source)
         for batch in batched(records, args.batch_size):
             titles = [record[args.title_column] for _, record in batch]
-            for (number, record), predictions in zip(batch, predictor.predict(titles, top_k=args.top_k)):
-                writer.write(record, predictions)
+            predicted = predictor.predict(titles, top_k=top_k)
+            for (number, record), predictions, unknown in zip(batch, predicted, predictor.without_known_words(titles)):
+                notes = (
+                    {"error": "empty title"} if not predictions else {"warning": "no known word"} if unknown else {}
+                )
+                writer.write(number, record, predictions, notes)
+                empty += not predictions
+                unread += unknown
                 if not predictions:
-                    empty += 1
                     print(f"warning: line {number}: empty title, no prediction", file=sys.stderr)
                 elif evaluation is not None:
                     category = record.get(args.label_column)
@@ -130,6 +140,12 @@ def predict(args: argparse.Namespace) -> None:
                     )
     if empty:
         print(f"{empty} empty titles got no prediction", file=sys.stderr)
+    if unread:
+        print(
+            f"{unread} titles hold no word the model knows (output field warning: no known word): their predictions "
+            "are the model's prior, not a reading of the title",
+            file=sys.stderr,
+        )
     if evaluation is not None:
         scores = evaluation.scores()
         n = len(evaluation.references)

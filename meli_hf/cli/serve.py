@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
 import sys
 
 from ..errors import one_line_parser_errors
@@ -34,6 +36,21 @@ def wait_ms(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text}: milliseconds, 0 or more")
     return value
+
+
+def quiet_server_class():
+    """uvicorn's server, whose second Ctrl-C (or SIGTERM) while requests are in flight ends the process at once and
+    quietly; uvicorn's own would cancel the requests' tasks and log a traceback for each."""
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            if self.should_exit:
+                print("error: stopped before the requests in flight were answered", file=sys.stderr, flush=True)
+                os._exit(128 + sig)
+            super().handle_exit(sig, frame)
+
+    return QuietServer
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -55,6 +72,12 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_titles", type=positive_int, default=1000, help="Titles per request (default: 1000).")
     parser.add_argument(
         "--max_body_bytes", type=positive_int, default=1 << 20, help="Request body size (default: 1048576)."
+    )
+    parser.add_argument(
+        "--max_top_k",
+        type=positive_int,
+        default=20,
+        help="Categories per title a request may ask for (top_k; default: 20); more is refused with 422.",
     )
     parser.add_argument(
         "--threads",
@@ -90,14 +113,19 @@ def main() -> None:
         if args.threads:
             torch.set_num_threads(args.threads)  # process-wide: the script's call
         predictor = predictor_from_arguments(args, args.max_batch_size)
-        limits = ServiceLimits(args.max_batch_size, args.max_wait_ms, args.max_titles, args.max_body_bytes)
+        limits = ServiceLimits(
+            args.max_batch_size, args.max_wait_ms, args.max_titles, args.max_body_bytes, args.max_top_k
+        )
         app = create_app(predictor, limits)
         # What is loaded now lives as long as the process; a full collection would walk all of it, with every
         # request waiting, once every few thousand requests (BENCHMARKS.md, serving).
         gc.freeze()  # process-wide: the script's call
     host, port = listener.getsockname()[:2]
     print(f"serving {len(predictor.labels)} categories on http://{host}:{port}", flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+    try:
+        quiet_server_class()(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it held once it has shut down cleanly
+        sys.exit(128 + signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -174,9 +174,13 @@ def find_source_files(
         for split in SPLITS:
             candidates = [folder / f"{language}.{split}.jsonl{ext}" for ext in (".gz", "")]
             candidates += [folder / f"{split}.csv{ext}" for ext in (".gz", "")]
-            found = next((c for c in candidates if c.exists()), None)
-            if found is not None:
-                files[split] = found
+            found = [candidate for candidate in candidates if candidate.exists()]
+            if len(found) > 1:
+                raise MeliDataError(
+                    folder, None, None, f"{' and '.join(f.name for f in found)} are both the {split} split: keep one"
+                )
+            if found:
+                files[split] = found[0]
         if "train" not in files:
             raise MeliDataError(folder, None, None, f"no train file ({language}.train.jsonl.gz or train.csv.gz)")
     sources = {}

@@ -18,7 +18,7 @@ from datasets import Dataset
 
 from ..errors import MeliError
 from ..files import atomic_output
-from ..inference.predictor import Predictor, label_columns
+from ..inference.predictor import Predictor, check_same_categories, label_columns
 from .metrics import ClassificationMetrics
 from .scoring import CategoryIds
 
@@ -86,6 +86,7 @@ def build_ensemble(
     for candidate in candidates:  # one checkpoint in memory at a time
         predictor = Predictor(candidate, batch_size=batch_size, flag="--candidates")
         labels = labels or predictor.labels
+        check_same_categories(predictor.labels, f"--candidates {candidate}", labels, candidates[0])
         by_candidate[candidate] = split_probabilities(predictor, candidate, splits, labels)
     probabilities = {split: {c: by_candidate[c][split] for c in candidates} for split in splits}
     references = {split: reference_ids(data, labels) for split, data in splits.items()}

@@ -18,6 +18,8 @@ from ..files import is_checkpoint_folder
 from ..hub import held_transformers_logs, is_load_report, load_pretrained, pass_on
 from .ensemble_file import checkpoint_paths
 
+# The model types of meli-hf's word-level baselines (meli-mlp, meli-cnn, meli-lstm, meli-tfidf).
+MELI_MODEL_TYPE_PREFIX = "meli-"
 # Tokenizers saved without a length report this huge placeholder (transformers' VERY_LARGE_INTEGER).
 UNSET_MODEL_MAX_LENGTH = int(1e20)
 
@@ -87,6 +89,31 @@ class Predictor:
         one forward pass per checkpoint, so give at most a batch of titles."""
         return sum(member.probabilities(titles) for member in self.members) / len(self.members)
 
+    def without_known_words(self, titles: list[str]) -> list[bool]:
+        """For each title, whether no checkpoint knows a word of it (stopwords, punctuation, emoji, words never seen
+        in training): its prediction is then the models' prior, not a reading of the title. Always false where a
+        checkpoint reads subwords (BETO), which cover any text; an empty title is not counted here."""
+        known = [member.knows_a_word(titles) for member in self.members]
+        if any(member_known is None for member_known in known):
+            return [False] * len(titles)
+        return [bool(title.strip()) and not any(flags) for title, *flags in zip(titles, *known)]
+
+    @property
+    def model_names(self) -> list[str]:
+        """The checkpoints by folder name or Hub id: what a response may show of them (never a local path)."""
+        return [Path(member.name).name if Path(member.name).exists() else member.name for member in self.members]
+
+
+def check_same_categories(labels: Sequence[str], name: str, reference_labels: Sequence[str], reference) -> None:
+    """Checkpoints combined (an ensemble, a candidate of `scripts/ensemble.py`) know the same categories."""
+    if set(labels) != set(reference_labels):
+        missing = sorted(set(reference_labels) - set(labels))
+        extra = sorted(set(labels) - set(reference_labels))
+        raise MeliError(
+            f"{name} was trained on other categories than {reference}: "
+            f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})"
+        )
+
 
 def label_columns(model_labels: Sequence[str], label_names: Sequence[str], source: str) -> list[int]:
     """For each of `label_names`, the output column of the same name among `model_labels` (of `source`, named in
@@ -127,12 +154,15 @@ def check_trained_head(name: str, flag: str, config, loading_info: dict) -> None
 class _Member:
     """One checkpoint of a `Predictor`: its own tokenizer and model, and where its output columns go."""
 
-    def __init__(self, name: str, model, encoder, pad_token_id: int, labels: list[str]):
+    def __init__(self, name: str, model, encoder, pad_token_id: int, labels: list[str], unknown_ids: set[int] | None):
+        """`unknown_ids`: the ids that are no known word (padding, unknown) of a word-level tokenizer; None for a
+        subword one."""
         self.name = name
         self.model = model
         self.encoder = encoder
         self.collator = WordIdCollator(pad_token_id=pad_token_id)
         self.labels = labels
+        self.unknown_ids = unknown_ids
         self.columns: torch.Tensor | None = None  # output column of each of the ensemble's labels; None: same order
 
     @classmethod
@@ -177,16 +207,20 @@ class _Member:
         encoder.no_padding()
         encoder.enable_truncation(max_length)
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return cls(str(model_name_or_path), model.to(device).eval(), encoder, tokenizer.pad_token_id or 0, labels)
+        pad_token_id = tokenizer.pad_token_id or 0
+        words = config.model_type.startswith(MELI_MODEL_TYPE_PREFIX)  # meli-hf's baselines read whole words
+        unknown_ids = {pad_token_id, tokenizer.unk_token_id} if words else None
+        return cls(str(model_name_or_path), model.to(device).eval(), encoder, pad_token_id, labels, unknown_ids)
+
+    def knows_a_word(self, titles: list[str]) -> list[bool] | None:
+        """For each title, whether it holds a word of this checkpoint's vocabulary; None for a subword tokenizer."""
+        if self.unknown_ids is None:
+            return None
+        return [any(i not in self.unknown_ids for i in e.ids) for e in self.encoder.encode_batch_fast(titles)]
 
     def align_to(self, labels: list[str], reference: str | Path) -> None:
         """Reorder this checkpoint's output columns to `labels`; an ensemble needs one set of categories."""
-        if set(self.labels) != set(labels):
-            missing, extra = sorted(set(labels) - set(self.labels)), sorted(set(self.labels) - set(labels))
-            raise MeliError(
-                f"{self.name} was trained on other categories than {reference}: "
-                f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})"
-            )
+        check_same_categories(self.labels, self.name, labels, reference)
         if self.labels != labels:
             self.columns = torch.tensor(label_columns(self.labels, labels, self.name), device=self.model.device)
 

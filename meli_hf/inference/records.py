@@ -10,9 +10,11 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from ..errors import MeliDataError
-from ..files import decode_lines, read_csv, read_lines, record_format
+from ..files import decode_lines, read_csv, read_lines, record_format, unicode_problem
 
 INPUT_FORMATS = ("text", "csv", "jsonl")
+# What the output says of a title beside its predictions: `error` (no prediction), `warning` (a doubtful one).
+NOTE_FIELDS = ("error", "warning")
 
 
 def read_records(source: str, input_format: str | None, title_column: str) -> Iterator[tuple[int, dict]]:
@@ -42,6 +44,9 @@ def _jsonl_records(lines, name: str, title_column: str) -> Iterator[tuple[int, d
         if not isinstance(record[title_column], str):
             kind = "null" if record[title_column] is None else type(record[title_column]).__name__
             raise MeliDataError(name, number, title_column, f"expected a string, got {kind}")
+        for field, value in record.items():
+            if isinstance(value, str) and (problem := unicode_problem(value)):
+                raise MeliDataError(name, number, field, problem)
         yield number, record
 
 
@@ -70,25 +75,43 @@ def batched(records: Iterable, size: int) -> Iterator[list]:
 
 
 class PredictionWriter:
-    """JSON lines (`predictions` as a list) or CSV (`label_1`, `score_1`, ... columns), chosen by file name."""
+    """JSON lines (`predictions` as a list) or CSV (`label_1`, `score_1`, ... columns), chosen by file name. The input
+    record is carried through: a field named like an output field, or (CSV) a field that the first record lacks, is
+    refused with its line, never overwritten or dropped."""
 
-    def __init__(self, stream: io.TextIOBase, as_csv: bool, top_k: int):
-        self.stream, self.as_csv, self.top_k = stream, as_csv, top_k
-        self.csv_writer = None
+    def __init__(self, stream: io.TextIOBase, as_csv: bool, top_k: int, source: str):
+        self.stream, self.as_csv, self.top_k, self.source = stream, as_csv, top_k, source
+        self.csv_writer: csv.DictWriter | None = None
+        if as_csv:
+            scores = [name for k in range(1, top_k + 1) for name in (f"label_{k}", f"score_{k}")]
+            self.output_fields = [*scores, *NOTE_FIELDS]
+        else:
+            self.output_fields = ["predictions", *NOTE_FIELDS]
 
-    def write(self, record: dict, predictions: list[dict]) -> None:
+    def write(self, number: int, record: dict, predictions: list[dict], notes: dict[str, str]) -> None:
+        """`notes`: what is to be said of this title (`error`, `warning`), empty for most."""
+        clash = next((field for field in record if field in self.output_fields), None)
+        if clash is not None:
+            raise MeliDataError(
+                self.source, number, clash, "an input field named like an output field; rename it (or --title_column)"
+            )
         if not self.as_csv:
-            row = record | {"predictions": predictions}
-            if not predictions:
-                row["error"] = "empty title"
-            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self.stream.write(json.dumps(record | {"predictions": predictions} | notes, ensure_ascii=False) + "\n")
             return
         row = dict(record)
         for k in range(self.top_k):
             prediction = predictions[k] if k < len(predictions) else {"label": "", "score": ""}
             row[f"label_{k + 1}"], row[f"score_{k + 1}"] = prediction["label"], prediction["score"]
-        row["error"] = "" if predictions else "empty title"
+        row |= {field: notes.get(field, "") for field in NOTE_FIELDS}
         if self.csv_writer is None:
-            self.csv_writer = csv.DictWriter(self.stream, fieldnames=list(row))
+            self.csv_writer = csv.DictWriter(self.stream, fieldnames=list(row), restval="")
             self.csv_writer.writeheader()
+        extra = next((field for field in row if field not in self.csv_writer.fieldnames), None)
+        if extra is not None:
+            raise MeliDataError(
+                self.source,
+                number,
+                extra,
+                "a field the first record lacks: CSV output has the first record's columns (write .jsonl instead)",
+            )
         self.csv_writer.writerow(row)

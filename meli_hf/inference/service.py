@@ -11,8 +11,11 @@ answers each request with its own rows.
     GET  /health   -> {"status": "ok", "models": [...], "categories": 642}
     GET  /         a demo page that classifies what is typed into it
 
-Bad requests are answered with `{"error": "..."}`: 400 for a body that is no JSON, 413 for a body or a list of
-titles over the limits, 422 for JSON of the wrong shape (a missing field, a title that is no string, top_k < 1).
+Bad requests are answered with `{"error": "..."}`: 400 for a body that is no JSON (or JSON nested or numbered beyond
+what a parser takes), 413 for a body or a list of titles over the limits, 422 for JSON of the wrong shape (a missing
+field, a title that is no string or no valid Unicode, top_k < 1 or over `max_top_k`). One request never fails
+another: titles are checked before they join a batch, and a forward pass that still fails is tried again request by
+request, so that only the request that caused it gets the error (500).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +33,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
+from ..files import unicode_problem
 from .predictor import Predictor
+
+logger = logging.getLogger(__name__)
 
 DEMO_PAGE = Path(__file__).parent / "templates" / "demo.html"
 
@@ -42,6 +49,7 @@ class ServiceLimits:
     max_wait_ms: float = 0.0  # how long the first request of a batch waits for others
     max_titles: int = 1000  # titles per request
     max_body_bytes: int = 1 << 20  # request body size
+    max_top_k: int = 20  # categories per title a request may ask for
 
 
 class PredictRequest(BaseModel):
@@ -95,25 +103,41 @@ class DynamicBatcher:
         return batch
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self._next_batch()
             titles = [title for waiting in batch for title in waiting.titles]
             top_k = max(waiting.top_k for waiting in batch)
-            self.forward_calls += 1
             try:
-                rows = await loop.run_in_executor(self.executor, self.predictor.predict, titles, top_k)
-            except Exception as err:  # noqa: BLE001 - every request of the batch gets the failure
-                for waiting in batch:
-                    if not waiting.answer.done():
-                        waiting.answer.set_exception(err)
+                rows = await self._forward(titles, top_k)
+            except Exception:  # noqa: BLE001 - whatever failed, each request is tried alone
+                await self._one_by_one(batch)
                 continue
-            start = 0
-            for waiting in batch:
-                own = rows[start : start + len(waiting.titles)]
-                start += len(waiting.titles)
-                if not waiting.answer.done():  # a client that went away leaves a cancelled future
-                    waiting.answer.set_result([predictions[: waiting.top_k] for predictions in own])
+            self._answer(batch, rows)
+
+    async def _forward(self, titles: list[str], top_k: int) -> list[list[dict]]:
+        self.forward_calls += 1
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.predictor.predict, titles, top_k)
+
+    async def _one_by_one(self, batch: list[_Waiting]) -> None:
+        """A failed shared pass, again one request at a time: only a request that fails alone gets the error."""
+        for waiting in batch:
+            try:
+                rows = await self._forward(waiting.titles, waiting.top_k)
+            except Exception as err:  # noqa: BLE001 - the request that fails gets its failure
+                if not waiting.answer.done():
+                    waiting.answer.set_exception(err)
+                continue
+            self._answer([waiting], rows)
+
+    @staticmethod
+    def _answer(batch: list[_Waiting], rows: list[list[dict]]) -> None:
+        """Each request its own rows, cut to its own `top_k`."""
+        start = 0
+        for waiting in batch:
+            own = rows[start : start + len(waiting.titles)]
+            start += len(waiting.titles)
+            if not waiting.answer.done():  # a client that went away leaves a cancelled future
+                waiting.answer.set_result([predictions[: waiting.top_k] for predictions in own])
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -158,7 +182,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
 
     app = FastAPI(title="meli-hf", summary="MeLi 2019 product-title categories", lifespan=lifespan)
     app.state.batcher = batcher
-    names = [member.name for member in predictor.members]
+    names = predictor.model_names
 
     @app.get("/health")
     async def health() -> dict:
@@ -175,14 +199,28 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
             return _error(413, f"the request body is over {limits.max_body_bytes} bytes")
         try:
             payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            return _error(400, f"the request body is no JSON ({err})")
+        except ValueError as err:  # not JSON, not UTF-8, or an integer of more digits than Python converts
+            return _error(400, f"the request body is no JSON ({str(err).splitlines()[0]})")
+        except RecursionError:
+            return _error(400, "the request body is JSON nested deeper than a parser follows")
         try:
             query = PredictRequest.model_validate(payload)
         except ValidationError as err:
             return _error(422, _validation_message(err))
+        except RecursionError:
+            return _error(422, "body: nested too deep")
         if len(query.titles) > limits.max_titles:
             return _error(413, f"{len(query.titles)} titles: at most {limits.max_titles} a request")
-        return {"predictions": await batcher.predict(query.titles, query.top_k)}
+        if query.top_k > limits.max_top_k:
+            return _error(422, f"top_k: at most {limits.max_top_k} (the service's --max_top_k)")
+        for number, title in enumerate(query.titles):
+            if problem := unicode_problem(title):
+                return _error(422, f"titles.{number}: {problem}")
+        try:
+            predictions = await batcher.predict(query.titles, query.top_k)
+        except Exception as err:  # noqa: BLE001 - this request's own failure, tried alone
+            logger.warning("a request failed on its own: %s", str(err).splitlines()[0] if str(err) else type(err))
+            return _error(500, "the prediction failed")
+        return {"predictions": predictions}
 
     return app

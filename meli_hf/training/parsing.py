@@ -69,10 +69,45 @@ def parse_training_file(path: str | Path) -> TrainingArgumentGroups:
     if not isinstance(values, dict):
         raise MeliError(f"{path}: expected a mapping of argument names to values")
     model = values.get("model", "mlp")
-    # Inside `_parsed`: a `model` that is no name (a list, a number) is a one-line error too.
-    groups = _parsed(lambda: training_argument_parser(model).parse_dict(model_training_defaults(model) | values))
+    if not isinstance(model, str):
+        raise MeliError(f"{path}: model: expected a name ({', '.join(MODELS)}), got {model!r}")
+    parser = training_argument_parser(model)
+    check_file_values(parser, values, path)
+    groups = _parsed(lambda: parser.parse_dict(model_training_defaults(model) | values))
     check_output_spares_inputs("--output_dir", groups[2].output_dir, {"arguments file": [path]}, replaces_folder=True)
     return groups
+
+
+def check_file_values(parser: HfArgumentParser, values: dict, path: str | Path) -> None:
+    """`parse_dict` hands a file's JSON or YAML values to the dataclasses as they are, where a flag's value would
+    have been converted by its type: each value must already be of the type its flag makes (a number where a number
+    belongs, true or false for a switch, one of the choices), or the file and the field are named."""
+    # The flag of each field (a switch that defaults to true also has a `--no_` flag of the same destination).
+    actions = {action.dest: action for action in parser_actions(parser) if f"--{action.dest}" in action.option_strings}
+    for name, value in values.items():
+        action = actions.get(name)
+        if action is None or value is None:  # unknown names: parse_dict names them; None: the field's "unset"
+            continue
+        many = action.nargs in ("+", "*")
+        if isinstance(value, list) != many:
+            raise MeliError(f"{path}: {name}: expected {'a list' if many else 'one value'}, got {value!r}")
+        for item in value if many else [value]:
+            if (problem := _value_problem(action, item)) is not None:
+                raise MeliError(f"{path}: {name}: expected {problem}, got {item!r}")
+
+
+def _value_problem(action: argparse.Action, value) -> str | None:
+    """What `value` should have been for `action`'s flag, if it is not that."""
+    if action.choices is not None:
+        choices = [getattr(choice, "value", choice) for choice in action.choices]
+        return None if getattr(value, "value", value) in choices else f"one of {', '.join(map(str, choices))}"
+    if action.type is string_to_bool:
+        return None if isinstance(value, bool) else "true or false"
+    if action.type is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if action.type is float:
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    return None
 
 
 def run_arguments(

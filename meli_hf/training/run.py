@@ -338,6 +338,11 @@ def prepare_run(
                 "left to train (raise --num_train_epochs or --max_steps to train on)"
             )
     label_names = dataset["train"].features["label"].names
+    if len(label_names) < 2:
+        raise MeliError(
+            f"--data_dir {data_dir}: the train split holds one category only ({', '.join(label_names)}): a classifier "
+            "needs at least two to tell apart"
+        )
     logger.info(
         "data %s: %s rows, %d labels", data_dir, {split: len(d) for split, d in dataset.items()}, len(label_names)
     )

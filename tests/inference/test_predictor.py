@@ -534,25 +534,6 @@ def imported_modules(*args: str) -> set[str]:
     return {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
 
 
-def test_import_meli_hf_registers_the_architectures_and_imports_nothing_else(checkpoints):
-    modules = imported_modules("-c", "import meli_hf")
-    assert not {m for m in modules if m.split(".")[0] in HEAVY_MODULES}
-    assert "transformers.modeling_utils" not in modules and "meli_hf.models.modeling_meli" not in modules
-    # The Auto classes still know the architectures: the model code is imported when a model is built.
-    code = (
-        "import sys, meli_hf\n"
-        "from transformers import AutoModelForSequenceClassification\n"
-        "config = meli_hf.MeliLSTMConfig(vocab_size=10, embedding_dim=4, lstm_hidden_size=4, num_labels=3)\n"
-        "model = AutoModelForSequenceClassification.from_config(config)\n"
-        "assert type(model) is meli_hf.MeliLSTMForSequenceClassification, type(model)\n"
-        f"loaded = AutoModelForSequenceClassification.from_pretrained({str(checkpoints['mlp'])!r})\n"
-        "print(type(loaded).__name__)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split()[-1] == "MeliMLPForSequenceClassification"
-
-
 @pytest.mark.parametrize("model", ["mlp", "beto"])
 def test_predicting_imports_no_data_scoring_or_plotting_library(checkpoints, model):
     modules = imported_modules(*PREDICT[1:], "--model", str(checkpoints[model]), "Heladera Gafa")

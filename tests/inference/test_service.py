@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def client(predictor):
 
 
 def test_the_service_answers_as_the_predictor_does(client, predictor, mlp_dir):
-    assert client.get("/health").json() == {"status": "ok", "models": [str(mlp_dir)], "categories": 30}
+    assert client.get("/health").json() == {"status": "ok", "models": [mlp_dir.name], "categories": 30}
     response = client.post("/predict", json={"titles": [*TITLES, "  "], "top_k": 3})
     assert response.status_code == 200
     expected = predictor.predict([*TITLES, "  "], top_k=3)
@@ -78,6 +79,35 @@ def test_bad_requests_get_a_status_and_one_message(client, body, status, message
     assert response.json()["error"].startswith(message)
 
 
+@pytest.fixture
+def roomy_client(predictor):
+    """A service that takes bodies of a megabyte: room for hostile JSON."""
+    with fastapi_testclient.TestClient(create_app(predictor, ServiceLimits(max_top_k=20))) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (b'{"titles": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "the request body is JSON nested deeper"),
+        (b'{"titles": ["a"], "top_k": ' + b"9" * 5000 + b"}", 400, "the request body is no JSON (Exceeds the limit"),
+        (b'{"titles": ["Heladera", "Gafa \\ud800"]}', 422, "titles.1: not valid Unicode text (a lone surrogate"),
+        (b'{"titles": ["Heladera"], "top_k": 21}', 422, "top_k: at most 20 (the service's --max_top_k)"),
+    ],
+)
+def test_hostile_json_gets_a_status_and_one_message(roomy_client, body, status, message):
+    response = roomy_client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    assert response.json()["error"].startswith(message)
+    assert roomy_client.post("/predict", json={"titles": ["Heladera"]}).status_code == 200  # the service is well
+
+
+def test_top_k_is_cut_to_the_categories(predictor):
+    with fastapi_testclient.TestClient(create_app(predictor, ServiceLimits(max_top_k=100))) as client:
+        predictions = client.post("/predict", json={"titles": ["Heladera"], "top_k": 100}).json()["predictions"]
+    assert len(predictions[0]) == len(predictor.labels) == 30
+
+
 class CountingPredictor:
     """Predicts each title's own text as its label, and counts the forward passes."""
 
@@ -104,6 +134,35 @@ def test_concurrent_requests_share_forward_passes_and_get_their_own_rows():
     assert sum(calls) == sum(len(titles) for titles in requests) and len(calls) < 5  # 40 titles in a pass or two
     for i, (titles, rows) in enumerate(zip(requests, answers)):
         assert [row[0]["label"] for row in rows] == titles and all(len(row) == i % 2 + 1 for row in rows)
+
+
+class FailingPredictor(CountingPredictor):
+    """Fails every forward pass that holds the title `boom`, as a pass over a title the tokenizer rejects would."""
+
+    def predict(self, titles, top_k):
+        if "boom" in titles:
+            self.calls.append(len(titles))
+            raise ValueError("cannot encode")
+        return super().predict(titles, top_k)
+
+
+def test_a_request_that_fails_a_shared_pass_fails_alone():
+    async def scenario():
+        failing = FailingPredictor()
+        batcher = DynamicBatcher(failing, max_batch_size=64, max_wait_ms=0)
+        requests = [[f"good {i}"] for i in range(8)] + [["boom"]]
+        answers = [asyncio.create_task(batcher.predict(titles, 1)) for titles in requests]
+        await asyncio.sleep(0)  # all nine are queued: one shared pass
+        worker = asyncio.create_task(batcher.run())
+        results = await asyncio.gather(*answers, return_exceptions=True)
+        worker.cancel()
+        batcher.close()
+        return failing.calls, results
+
+    calls, results = asyncio.run(scenario())
+    assert calls[0] == 9 and len(calls) == 10  # the shared pass, then each request alone
+    assert [row[0][0]["label"] for row in results[:8]] == [f"good {i}" for i in range(8)]
+    assert isinstance(results[8], ValueError)
 
 
 def test_without_waiting_a_pass_takes_every_request_already_queued():
@@ -173,6 +232,15 @@ def test_an_unusable_model_or_port_is_one_line(mlp_dir, tmp_path):
     )
 
 
+class Server(str):
+    """A running scripts/serve.py: its URL, and its process."""
+
+    def __new__(cls, url: str, process: subprocess.Popen):
+        server = super().__new__(cls, url)
+        server.process = process
+        return server
+
+
 @pytest.fixture
 def server(mlp_dir):
     """scripts/serve.py on a free port of 127.0.0.1, at most 3 titles a request; its URL."""
@@ -195,10 +263,29 @@ def server(mlp_dir):
     try:
         line = process.stdout.readline()
         assert line.startswith("serving 30 categories on http://127.0.0.1:"), process.stderr.read()
-        yield line.split()[-1]
+        yield Server(line.split()[-1], process)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_a_second_ctrl_c_with_a_request_in_flight_stops_quietly(server):
+    import signal
+    import socket
+    import urllib.parse
+
+    address = urllib.parse.urlsplit(server)
+    with socket.create_connection((address.hostname, address.port)) as connection:
+        # Headers announce a body that never comes: the request stays in flight, and shutdown waits for it.
+        connection.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        time.sleep(1)
+        server.process.send_signal(signal.SIGINT)
+        time.sleep(1)
+        server.process.send_signal(signal.SIGINT)
+        stderr = server.process.communicate(timeout=30)[1]
+    assert server.process.returncode == 128 + signal.SIGINT
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("error: stopped before")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium for the browser test (Debian: apt-get install chromium)")
