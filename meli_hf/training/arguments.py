@@ -18,7 +18,7 @@ from transformers import TrainingArguments
 
 from ..data.tokenization import MAX_VOCABULARY_WORDS, MIN_WORD_FREQUENCY, MODEL_MAX_LENGTH
 from ..errors import MeliError
-from ..files import is_checkpoint_folder
+from ..files import is_checkpoint_folder, is_readable_file
 from ..inference.ensemble_file import is_ensemble_file
 from .registry import BETO, MODELS, architecture_fields, has_word_embeddings
 
@@ -131,7 +131,7 @@ class ModelArguments:
     def __post_init__(self):
         if self.model not in MODELS:
             raise MeliError(f"--model {self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
-        if self.word_vectors is not None and not Path(self.word_vectors).is_file():
+        if self.word_vectors is not None and not is_readable_file(self.word_vectors):
             raise MeliError(f"--word_vectors {self.word_vectors}: file not found.")
         if self.word_vectors is not None and not has_word_embeddings(self.model):
             raise MeliError(f"--word_vectors: --model {self.model} has no word embeddings to load them into.")
@@ -262,7 +262,10 @@ class MeliTrainingArguments(TrainingArguments):
     logging_strategy: str = field(default="epoch", metadata={"help": "When to log the train loss."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is always kept)."})
     load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best checkpoint's weights."})
-    metric_for_best_model: str | None = field(default="balanced_accuracy", metadata={"help": "Best-model metric."})
+    metric_for_best_model: str | None = field(
+        default="balanced_accuracy",
+        metadata={"help": "The validation metric that picks the best checkpoint (and scores a search's trials)."},
+    )
     hub_strategy: str = field(
         default="end",
         metadata={
@@ -423,7 +426,10 @@ class HyperparameterSearchArguments:
     )
     hp_space: str | None = field(
         default=None,
-        metadata={"help": "YAML or JSON file of the search space, in place of --model's default (see README)."},
+        metadata={
+            "help": "YAML or JSON file of the search space, in place of --model's default: argument names mapped to "
+            "{low, high[, log][, step]} or {choices: [...]} (docs/evaluation-and-search.md)."
+        },
     )
     hp_pruner: Literal["median", "hyperband", "none"] = field(
         default="median",
@@ -464,7 +470,7 @@ class HyperparameterSearchArguments:
         )
         if self.hp_study_name is not None and not self.hp_study_name.strip():
             raise MeliError("--hp_study_name: give a name (or leave the flag out: --output_dir's folder name)")
-        if self.hp_space is not None and not Path(self.hp_space).is_file():
+        if self.hp_space is not None and not is_readable_file(self.hp_space):
             raise MeliError(f"--hp_space {self.hp_space}: file not found.")
 
 
