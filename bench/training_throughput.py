@@ -31,8 +31,8 @@ from meli_hf.training.arguments import (
     ModelArguments,
     model_training_defaults,
 )
-from meli_hf.training.builders import build_collator, build_model, build_word_tokenizer
-from meli_hf.training.run import fit_idf, load_data, prepare_datasets
+from meli_hf.training.builders import build_collator, build_model
+from meli_hf.training.run import fit_idf, load_data, new_tokenizer, prepare_datasets
 from meli_hf.training.trainer import MeliTrainer
 
 
@@ -112,14 +112,7 @@ def main() -> None:
     data_args = DataTrainingArguments(data_dir=args.data_dir)
     dataset, data_dir = load_data(data_args, seed=42)
     id2label = dict(enumerate(dataset["train"].features["label"].names))
-    tokenizer = build_word_tokenizer(
-        dataset,
-        data_dir,
-        language=data_args.language,
-        keep_numbers=data_args.keep_numbers,
-        max_vocabulary_words=data_args.max_vocabulary_words,
-        min_word_frequency=data_args.min_word_frequency,
-    )
+    tokenizer = new_tokenizer(ModelArguments(model="mlp"), data_args, dataset, data_dir)
     print(
         f"data: {data_dir}  train rows: {len(dataset['train']):,}  labels: {len(id2label)}  "
         f"torch threads: {torch.get_num_threads()}  CPU kernels: {torch.backends.cpu.get_cpu_capability()}  "

@@ -283,6 +283,21 @@ def run_inputs(
     }
 
 
+def new_tokenizer(model_args: ModelArguments, data_args: DataTrainingArguments, dataset: DatasetDict, data_dir: Path):
+    """A new run's tokenizer: a word tokenizer of the data's vocabulary for the baselines, the checkpoint's own for a
+    pretrained transformer."""
+    if MODELS[model_args.model].tokenizer == "pretrained":
+        return load_pretrained_tokenizer(model_args.model_name_or_path, model_args.trust_remote_code)
+    return build_word_tokenizer(
+        dataset,
+        data_dir,
+        language=data_args.language,
+        keep_numbers=data_args.keep_numbers,
+        max_vocabulary_words=data_args.max_vocabulary_words,
+        min_word_frequency=data_args.min_word_frequency,
+    )
+
+
 def settled_training_arguments(
     model_args: ModelArguments, training_args: MeliTrainingArguments, **changes
 ) -> MeliTrainingArguments:
@@ -359,17 +374,7 @@ def prepare_run(
         check_same_labels(model.config, label_names, checkpoint)
         max_seq_length = data_args.max_seq_length or tokenizer.model_max_length
     else:
-        if MODELS[model_args.model].tokenizer == "word":
-            tokenizer = build_word_tokenizer(
-                dataset,
-                data_dir,
-                language=data_args.language,
-                keep_numbers=data_args.keep_numbers,
-                max_vocabulary_words=data_args.max_vocabulary_words,
-                min_word_frequency=data_args.min_word_frequency,
-            )
-        else:
-            tokenizer = load_pretrained_tokenizer(model_args.model_name_or_path, model_args.trust_remote_code)
+        tokenizer = new_tokenizer(model_args, data_args, dataset, data_dir)
         vectors = load_model_word_vectors(model_args.word_vectors, tokenizer, training_args.seed)
         model = build_model(
             model_args.model,
