@@ -22,6 +22,8 @@ from ..files import is_checkpoint_folder, is_readable_file
 from ..inference.ensemble_file import is_ensemble_file
 from .registry import BETO, MODELS, architecture_fields, has_word_embeddings
 
+# `--word_vectors none`: the embeddings start from random vectors.
+NO_WORD_VECTORS = "none"
 # The optimizers that update sparse gradients (`--sparse_embeddings`).
 SPARSE_CAPABLE_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")
 
@@ -74,9 +76,17 @@ class ModelArguments:
             "--resume_from_checkpoint, --teacher. Without it such a checkpoint is refused."
         },
     )
-    embedding_dim: int = field(default=300, metadata={"help": "Word-vector size (ignored with --word_vectors)."})
+    embedding_dim: int = field(
+        default=300, metadata={"help": "Word-vector size (the file's with --word_vectors FILE)."}
+    )
     word_vectors: str | None = field(
-        default=None, metadata={"help": "word2vec text file (.txt/.gz/.bz2), e.g. SBW-vectors-300-min5.txt.gz."}
+        default=None,
+        metadata={
+            "help": "mlp, cnn, lstm: the word vectors the embeddings start from: a word2vec text file (.txt/.gz/.bz2, "
+            "e.g. SBW-vectors-300-min5.txt.gz), or none (random vectors). Default: vectors learnt from the "
+            "training titles (fastText skip-gram, --embedding_dim dimensions), cached with the data and read back "
+            "by the next run on the same data."
+        },
     )
     freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the word vectors fixed."})
     hidden_layers: list[int] = field(default_factory=lambda: [1024], metadata={"help": "Hidden layer sizes."})
@@ -131,8 +141,8 @@ class ModelArguments:
     def __post_init__(self):
         if self.model not in MODELS:
             raise MeliError(f"--model {self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
-        if self.word_vectors is not None and not is_readable_file(self.word_vectors):
-            raise MeliError(f"--word_vectors {self.word_vectors}: file not found.")
+        if self.word_vectors not in (None, NO_WORD_VECTORS) and not is_readable_file(self.word_vectors):
+            raise MeliError(f"--word_vectors {self.word_vectors}: file not found (or none: random vectors).")
         if self.word_vectors is not None and not has_word_embeddings(self.model):
             raise MeliError(f"--word_vectors: --model {self.model} has no word embeddings to load them into.")
         require(
@@ -156,6 +166,16 @@ class ModelArguments:
         for name in LINEAR_PART_SETTINGS:
             if getattr(self, name) is not None and not self.linear_bigram_buckets:
                 raise MeliError(f"--{name} applies to a linear part: add --linear_bigram_buckets N")
+
+    @property
+    def learns_title_vectors(self) -> bool:
+        """Whether a new model's embeddings start from vectors learnt from the training titles (the default)."""
+        return self.word_vectors is None and has_word_embeddings(self.model)
+
+    @property
+    def word_vectors_file(self) -> str | None:
+        """The word2vec file `--word_vectors` names, if it names one."""
+        return None if self.word_vectors in (None, NO_WORD_VECTORS) else self.word_vectors
 
     def architecture(self) -> dict:
         """The config fields of `--model` that these arguments set (the others keep the config's defaults)."""

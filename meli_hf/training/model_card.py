@@ -111,8 +111,10 @@ def card_model_arguments(model_args, config, pretrained: bool, max_seq_length: i
         }
     used = {field.name for field in dataclasses.fields(config)}
     arguments = {k: getattr(config, k) for k in vars(model_args) if k in used}
-    if model_args.word_vectors:
-        arguments["word_vectors"] = Path(model_args.word_vectors).name
+    if model_args.word_vectors_file:
+        arguments["word_vectors"] = Path(model_args.word_vectors_file).name
+    elif model_args.learns_title_vectors:
+        arguments["word_vectors"] = "learnt from the training titles"
     return arguments | {"max_seq_length": max_seq_length}
 
 

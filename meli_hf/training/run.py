@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets.config
 import pyarrow.compute as pc
 import torch
 from datasets import DatasetDict
@@ -19,7 +20,8 @@ from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedTokenizerB
 from ..data.collator import TEACHER_COLUMNS, WordIdBatches, WordIdCollator
 from ..data.loading import load_meli
 from ..data.sample import sample_dir
-from ..data.tokenization import MODEL_MAX_LENGTH
+from ..data.tokenization import MODEL_MAX_LENGTH, keeps_numbers
+from ..data.word_vectors import cached_title_vectors
 from ..errors import MeliError
 from ..evaluation.metrics import SPLIT_METRIC_PREFIXES, ClassificationMetrics, logits_to_label_ids
 from ..files import is_checkpoint_folder
@@ -276,11 +278,19 @@ def run_inputs(
     pretrained = MODELS[model_args.model].tokenizer == "pretrained"
     return {
         "--data_dir": [data_args.data_dir],
-        "--word_vectors": [model_args.word_vectors],
+        "--word_vectors": [model_args.word_vectors_file],
         "--model_name_or_path": [model_args.model_name_or_path if pretrained else None],
         "--teacher": paths_read(training_args.teacher or []),
         "--resume_from_checkpoint": [checkpoint],
     }
+
+
+def title_vectors(dataset: DatasetDict, data_args: DataTrainingArguments, data_dir: Path, dim: int) -> Path:
+    """Vectors learnt from the training titles (the words the run's tokenizer keeps), cached with the data."""
+    course_files = "input_ids" in dataset["train"].column_names
+    keep_numbers = keeps_numbers(data_args.keep_numbers, data_dir, course_files)
+    cache = Path(datasets.config.HF_DATASETS_CACHE) / "meli_hf_title_vectors"
+    return cached_title_vectors(dataset["train"], keep_numbers, dim, cache)
 
 
 def new_tokenizer(model_args: ModelArguments, data_args: DataTrainingArguments, dataset: DatasetDict, data_dir: Path):
@@ -375,7 +385,11 @@ def prepare_run(
         max_seq_length = data_args.max_seq_length or tokenizer.model_max_length
     else:
         tokenizer = new_tokenizer(model_args, data_args, dataset, data_dir)
-        vectors = load_model_word_vectors(model_args.word_vectors, tokenizer, training_args.seed)
+        vectors_file = model_args.word_vectors_file
+        if model_args.learns_title_vectors:
+            with training_args.main_process_first(desc="learning title vectors"):
+                vectors_file = title_vectors(dataset, data_args, data_dir, model_args.embedding_dim)
+        vectors = load_model_word_vectors(vectors_file, tokenizer, training_args.seed)
         model = build_model(
             model_args.model,
             tokenizer,

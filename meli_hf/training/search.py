@@ -274,7 +274,7 @@ def best_run_arguments(given: dict, best: dict, output_dir: str | Path) -> dict:
     folder inside the search's; paths absolute, so that the file trains the same run from any folder."""
     arguments = given | best
     for name in ("data_dir", "word_vectors"):
-        if arguments.get(name) is not None:
+        if arguments.get(name) not in (None, "none"):
             arguments[name] = str(Path(arguments[name]).resolve())
     if arguments.get("teacher"):  # local folders; a Hub id stays a name
         arguments["teacher"] = [str(Path(t).resolve()) if Path(t).exists() else t for t in arguments["teacher"]]

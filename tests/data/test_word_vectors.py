@@ -132,3 +132,43 @@ def test_a_data_file_is_never_the_output(tmp_path, capsys):
     message = capsys.readouterr().err.strip()
     assert message.startswith("error: --output ") and "is --data_dir" in message
     assert (data / "validation.csv.gz").read_bytes() == before
+
+
+def test_title_vectors_are_learnt_once_per_training_split_and_again_for_an_edited_one(tmp_path, caplog):
+    import logging
+
+    from meli_hf.data.loading import load_meli
+    from meli_hf.data.word_vectors import cached_title_vectors
+
+    data = write_csv_folder(tmp_path / "data", "Celular Samsung")
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.INFO, logger="meli_hf"):
+        first = cached_title_vectors(load_meli(data)["train"], True, 8, cache)
+        again = cached_title_vectors(load_meli(data)["train"], True, 8, cache)
+        without_numbers = cached_title_vectors(load_meli(data)["train"], False, 8, cache)
+        smaller = cached_title_vectors(load_meli(data, max_rows={"train": 30})["train"], True, 8, cache)
+    assert again == first and caplog.text.count("learning them") == 3 and "read back" in caplog.text
+    assert "32gb" in read_vectors(first) and "32gb" not in read_vectors(without_numbers)
+    assert len({first, without_numbers, smaller}) == 3
+    with gzip.open(data / "train.csv.gz", "at", encoding="utf-8") as stream:
+        stream.write("Mouse Logitech Inalambrico,CELLPHONES,spanish\n" * 2)
+    edited = cached_title_vectors(load_meli(data)["train"], True, 8, cache)
+    assert edited != first and "logitech" in read_vectors(edited)
+
+
+def test_a_word_model_starts_from_title_vectors_unless_told_otherwise(tmp_path):
+    from meli_hf.training.parsing import parse_training_arguments
+    from meli_hf.training.run import run_training
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "".join(f"{title},{'NOTEBOOKS' if 'Notebook' in title else 'CELLPHONES'},spanish\n" for title in TRAIN)
+    for split in ("train", "validation", "test"):
+        (data / f"{split}.csv").write_text("title,category,language\n" + rows)
+    for folder, flags in (("learnt", []), ("random", ["--word_vectors", "none"])):
+        arguments = ["--model", "mlp", "--data_dir", str(data), "--output_dir", str(tmp_path / folder)]
+        arguments += ["--num_train_epochs", "1", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
+        run_training(*parse_training_arguments([*arguments, "--embedding_dim", "16", *flags])[:3])
+    card = (tmp_path / "learnt" / "README.md").read_text()
+    assert "| word_vectors | learnt from the training titles |" in card
+    assert "word_vectors" not in (tmp_path / "random" / "README.md").read_text()
