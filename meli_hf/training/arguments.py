@@ -51,7 +51,7 @@ def optimizer_obstacle(optim) -> str | None:
 
 
 # Settings of the linear part that `--linear_bigram_buckets` adds, which mean nothing without it.
-LINEAR_PART_SETTINGS = ("linear_combination", "linear_logit_scale")
+LINEAR_PART_SETTINGS = ("linear_logit_scale",)
 
 
 def applies_to(name: str) -> str:
@@ -92,24 +92,14 @@ class ModelArguments:
     hidden_layers: list[int] = field(default_factory=lambda: [1024], metadata={"help": "Hidden layer sizes."})
     bigram_buckets: int | None = field(
         default=None,
-        metadata={
-            "help": "Word bigrams hashed into this many buckets: vectors averaged with the words for mlp (default 0: "
-            "words only), features for tfidf (default 262144)."
-        },
+        metadata={"help": "tfidf: word bigrams hashed into this many buckets of features beside the words."},
     )
     linear_bigram_buckets: int | None = field(
         default=None,
         metadata={
-            "help": "mlp, cnn, lstm: add a linear classifier over the title's words and its word bigrams hashed into "
-            "this many buckets beside the network, combined as --linear_combination says (default 0: off)."
-        },
-    )
-    linear_combination: Literal["sum", "mixture", "product"] | None = field(
-        default=None,
-        metadata={
-            "help": "With --linear_bigram_buckets: sum: its logits are added to the network's (one loss); mixture: "
-            "each part is trained on its own loss and the prediction is the mean of their probabilities; product: "
-            "trained as mixture, the prediction is their normalised product (default sum)."
+            "help": "mlp, cnn, lstm: a linear classifier over the title's words and its word bigrams hashed into this "
+            "many buckets beside the network, each part trained on its own loss, the prediction their normalised "
+            "product; 0: the network alone."
         },
     )
     linear_logit_scale: float | None = field(
@@ -133,9 +123,6 @@ class ModelArguments:
     lstm_num_layers: int = field(default=1, metadata={"help": "Stacked LSTM layers."})
     bidirectional: bool = field(
         default=True, metadata={"help": "Read titles in both directions (--no_bidirectional: left to right only)."}
-    )
-    lstm_pooling: Literal["last", "max"] = field(
-        default="last", metadata={"help": "LSTM: last hidden states, or the maximum of the outputs over the words."}
     )
 
     def __post_init__(self):
@@ -178,10 +165,10 @@ class ModelArguments:
         return None if self.word_vectors in (None, NO_WORD_VECTORS) else self.word_vectors
 
     def architecture(self) -> dict:
-        """The config fields of `--model` that these arguments set (the others keep the config's defaults)."""
-        return {
-            name: getattr(self, name) for name in architecture_fields(self.model) if getattr(self, name) is not None
-        }
+        """The config fields of a new model of `--model`: what these arguments set, over the settings every new model
+        of its kind gets (`ModelSpec.fixed`); the others keep the config's defaults."""
+        given = {name: getattr(self, name) for name in architecture_fields(self.model)}
+        return MODELS[self.model].fixed | {name: value for name, value in given.items() if value is not None}
 
 
 @dataclass
@@ -268,10 +255,13 @@ class MeliTrainingArguments(TrainingArguments):
         },
     )
     num_train_epochs: float = field(
-        default=10, metadata={"help": "Training epochs: 10 for mlp, 8 for cnn/lstm, 2 for tfidf, 3 for beto."}
+        default=10, metadata={"help": "Training epochs: 10 for mlp, 4 for cnn, 6 for lstm, 2 for tfidf, 3 for beto."}
     )
     label_smoothing_factor: float = field(
-        default=0.1, metadata={"help": "Share of the target spread over all labels: 0.1 for mlp, 0 for the others."}
+        default=0.1,
+        metadata={
+            "help": "Share of the target spread over all labels: 0.1 for mlp, cnn and lstm, 0 for tfidf and beto."
+        },
     )
     dataloader_pin_memory: bool | None = field(
         default=None,
@@ -495,9 +485,10 @@ class HyperparameterSearchArguments:
 
 
 def model_training_defaults(model: str) -> dict:
-    """The training defaults of `--model` (tuned on the real sample: bench/sweep, BENCHMARKS.md)."""
+    """The defaults of `--model`, its best measured settings on the real sample (BENCHMARKS.md): the training
+    arguments and the shape flags (`ModelSpec.architecture_defaults`)."""
     spec = MODELS[model]
-    return {
+    return spec.architecture_defaults | {
         "output_dir": f"outputs/{model}",
         "learning_rate": spec.learning_rate,
         "per_device_train_batch_size": spec.batch_size,

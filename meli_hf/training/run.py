@@ -203,14 +203,14 @@ def set_max_seq_length(tokenizer: PreTrainedTokenizerBase, model, max_seq_length
 
 
 def check_distilled_parts(training_args: TrainingArguments, config) -> None:
-    """`--distill_linear_part false` says what the linear part of a mixture or product learns from: a student
-    without one would train as if it were not given."""
+    """`--distill_linear_part false` says what the linear part learns from: a student without one (or a resumed
+    one whose parts share a loss) would train as if it were not given."""
     if training_args.distill_linear_part:
         return
     if not getattr(config, "trains_parts_apart", False):
         raise MeliError(
-            "--distill_linear_part false applies to a student whose linear part is trained on its own loss: add "
-            "--linear_bigram_buckets N --linear_combination product (or mixture)"
+            "--distill_linear_part false applies to a student whose linear part is trained on its own loss "
+            "(--linear_bigram_buckets N, the default of mlp, cnn and lstm)"
         )
 
 

@@ -176,7 +176,7 @@ def test_jsonl_oddities_are_named_by_line_and_field(model, tmp_path):
         ({"max_train_samples": 10.5}, "max_train_samples: expected a whole number, got 10.5"),
         ({"model": "lstm", "bidirectional": "yes"}, "bidirectional: expected true or false, got 'yes'"),
         ({"hidden_layers": 512}, "hidden_layers: expected a list, got 512"),
-        ({"model": "lstm", "lstm_pooling": "mean"}, "lstm_pooling: expected one of last, max, got 'mean'"),
+        ({"train_sampling_strategy": "shuffled"}, "train_sampling_strategy: expected one of random, sequential"),
     ],
 )
 def test_an_arguments_file_of_the_wrong_types_names_the_field(tmp_path, arguments, message):

@@ -22,7 +22,7 @@ TITLES = ["Heladera Gafa No Frost 300 litros", "Zapatillas Nike Air Talle 42", "
 
 @pytest.fixture(scope="module")
 def lstm_with_linear_part(sample_dir, tmp_path_factory) -> Path:
-    flags = ["--linear_bigram_buckets", "512", "--linear_combination", "product"]
+    flags = ["--linear_bigram_buckets", "512"]
     return train_checkpoint(sample_dir, tmp_path_factory.mktemp("lstm"), "lstm", 2, *flags)
 
 

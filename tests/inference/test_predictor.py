@@ -540,3 +540,37 @@ def test_predicting_imports_no_data_scoring_or_plotting_library(checkpoints, mod
     # (scipy comes with transformers' own modeling code: its object-detection losses import it.)
     assert not {m for m in modules if m.split(".")[0] in HEAVY_MODULES}
     assert "meli_hf.evaluation.scoring" not in modules and "meli_hf.evaluation.report" not in modules
+
+
+@pytest.mark.parametrize(
+    "config_class, settings",
+    [
+        ("MeliLSTMConfig", {"linear_combination": "sum", "lstm_pooling": "last"}),
+        ("MeliLSTMConfig", {"linear_combination": "mixture", "lstm_pooling": "max"}),
+        ("MeliMLPConfig", {"linear_combination": "mixture", "bigram_buckets": 32}),
+    ],
+)
+def test_checkpoints_saved_with_settings_no_longer_offered_still_predict(config_class, settings, tmp_path):
+    """`--linear_combination sum|mixture`, `--lstm_pooling last` and the MLP's `--bigram_buckets` are gone from
+    train.py (measured no better); checkpoints saved with them load and predict as before."""
+    import meli_hf
+    from meli_hf.data.tokenization import word_tokenizer_from_vocabulary
+
+    vocabulary = {"[PAD]": 0, "[UNK]": 1, "heladera": 2, "gafa": 3, "zapatillas": 4, "nike": 5}
+    tokenizer = word_tokenizer_from_vocabulary(vocabulary)
+    config = getattr(meli_hf, config_class)(
+        vocab_size=len(vocabulary),
+        embedding_dim=8,
+        hidden_layers=[8],
+        linear_bigram_buckets=16,
+        id2label={0: "REFRIGERATORS", 1: "SNEAKERS"},
+        label2id={"REFRIGERATORS": 0, "SNEAKERS": 1},
+        **settings,
+    )
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    result = run_predict("--model", str(tmp_path), "Heladera Gafa", "--top_k", "2")
+    assert result.returncode == 0, result.stderr
+    prediction = json.loads(result.stdout)["predictions"]
+    assert {p["label"] for p in prediction} == {"REFRIGERATORS", "SNEAKERS"}
+    assert json.loads((tmp_path / "config.json").read_text())["linear_combination"] == settings["linear_combination"]

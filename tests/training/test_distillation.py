@@ -58,7 +58,7 @@ def test_a_teacher_changes_training_and_alpha_zero_is_plain_training(sample_dir,
     [
         ("cnn", ["--num_filters", "8"]),
         ("lstm", ["--lstm_hidden_size", "16"]),
-        ("lstm", ["--lstm_hidden_size", "16", "--linear_bigram_buckets", "256", "--linear_combination", "mixture"]),
+        ("lstm", ["--lstm_hidden_size", "16", "--linear_bigram_buckets", "256"]),
         ("tfidf", []),
         ("beto", []),
     ],
@@ -72,18 +72,15 @@ def test_every_student_kind_learns_from_a_teacher(model, flags, sample_dir, teac
         for a in ("0", "1")
     }
     assert any(not torch.equal(alpha["0"][name], alpha["1"][name]) for name in alpha["0"])
-    # A mixture's linear part is taught on its own loss too.
+    # The linear part, trained on its own loss, is taught too.
     linear_parts = [name for name in alpha["0"] if name.startswith("linear_ngrams.")]
     assert all(not torch.equal(alpha["0"][name], alpha["1"][name]) for name in linear_parts)
 
 
-@pytest.mark.parametrize("combination", ["mixture", "product"])
-def test_a_student_with_parts_trained_apart_can_teach_its_network_alone(
-    combination, sample_dir, teacher_dir, tmp_path
-):
+def test_a_student_with_parts_trained_apart_can_teach_its_network_alone(sample_dir, teacher_dir, tmp_path):
     # No clipping: the global gradient norm would tie the linear part's step to the network's gradients.
     common = ["--model", "lstm", "--max_steps", "3", "--lstm_hidden_size", "16", "--max_grad_norm", "0"]
-    common += ["--linear_bigram_buckets", "256", "--linear_combination", combination, "--teacher", str(teacher_dir)]
+    common += ["--linear_bigram_buckets", "256", "--teacher", str(teacher_dir)]
     labels_only = train_steps(sample_dir, tmp_path / "alpha0", *common, "--distill_alpha", "0")
     network_taught = train_steps(
         sample_dir, tmp_path / "network", *common, "--distill_alpha", "1", "--distill_linear_part", "false"

@@ -32,11 +32,11 @@ def train_steps(sample_dir, output_dir, *flags) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize(
     ("model", "flags"),
     [
-        ("mlp", ["--bigram_buckets", "4096"]),
+        ("mlp", ["--linear_bigram_buckets", "4096"]),
         ("tfidf", []),
         ("lstm", ["--lstm_hidden_size", "16"]),
         ("cnn", ["--num_filters", "8", "--linear_bigram_buckets", "4096"]),
-        ("lstm", ["--lstm_hidden_size", "16", "--linear_bigram_buckets", "4096", "--linear_combination", "mixture"]),
+        ("lstm", ["--lstm_hidden_size", "16", "--linear_bigram_buckets", "4096"]),
     ],
 )
 def test_sparse_and_dense_training_give_the_same_first_step_update(model, flags, sample_dir, tmp_path):

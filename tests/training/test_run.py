@@ -38,7 +38,7 @@ def train(*flags: str) -> dict:
 @pytest.mark.parametrize(
     ("model", "flags", "named"),
     [
-        ("mlp", ["--bigram_buckets", "1000000000"], "--bigram_buckets 1000000000"),
+        ("mlp", ["--linear_bigram_buckets", "1000000000"], "--linear_bigram_buckets 1000000000"),
         ("lstm", ["--linear_bigram_buckets", "100000000"], "--linear_bigram_buckets 100000000"),
         ("cnn", ["--embedding_dim", "10000000"], "--embedding_dim 10000000"),
         (
@@ -312,15 +312,15 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
     with pytest.raises(ValueError, match="--word_vectors .*: file not found"):
         train("--word_vectors", str(tmp_path / "vectors.txt"))
     with pytest.raises(ValueError, match="--bigram_buckets -1: must be 0 \\(off\\) or a bucket count"):
-        train("--bigram_buckets", "-1")
+        train("--model", "tfidf", "--bigram_buckets", "-1")
     with pytest.raises(ValueError, match="--word_vectors: --model tfidf has no word embeddings"):
         train("--model", "tfidf", "--word_vectors", str(sample_dir / "word_vectors.txt.gz"))
     with pytest.raises(
         ValueError, match="--min_document_frequency: --model cnn has no such part; it applies to tfidf"
     ):
         train("--model", "cnn", "--min_document_frequency", "2")
-    with pytest.raises(ValueError, match="--bigram_buckets: --model lstm has no such part; it applies to mlp, tfidf"):
-        train("--model", "lstm", "--bigram_buckets", "1000")
+    with pytest.raises(ValueError, match="--bigram_buckets: --model mlp has no such part; it applies to tfidf"):
+        train("--model", "mlp", "--bigram_buckets", "1000")
     with pytest.raises(
         ValueError, match="--linear_bigram_buckets: --model tfidf has no such part; it applies to mlp, c"
     ):
@@ -330,8 +330,8 @@ def test_bad_flags_fail_before_training(sample_dir, tmp_path):
     for scale in ("0", "nan", "inf"):
         with pytest.raises(ValueError, match=f"--linear_logit_scale {float(scale)}: must be a finite number above 0"):
             train("--model", "lstm", "--linear_logit_scale", scale)
-    with pytest.raises(ValueError, match="--linear_combination applies to a linear part: add --linear_bigram_buckets"):
-        train("--model", "lstm", "--linear_combination", "mixture")
+    with pytest.raises(ValueError, match="--linear_logit_scale applies to a linear part: add --linear_bigram_buckets"):
+        train("--model", "lstm", "--linear_bigram_buckets", "0", "--linear_logit_scale", "5")
     with pytest.raises(ValueError, match="--min_document_frequency 0: must be at least 1"):
         train("--model", "tfidf", "--min_document_frequency", "0")
     with pytest.raises(ValueError, match="--min_document_frequency 2001: no feature is held by that many of the 2000"):
@@ -920,3 +920,22 @@ def test_every_flag_of_its_own_is_described_in_its_help():
     assert "hp_retrain_best" in flags and "class_balance" in flags and "learning_rate" in flags
     helps = {action.dest: action.help or "" for action in parser_actions(training_argument_parser())}
     assert [flag for flag in sorted(flags) if len(helps[flag].split()) < 3] == []
+
+
+def test_the_registry_names_fields_of_each_config():
+    """The registry is plain data (parsing flags imports no model code): what it says each `--model` takes must be
+    fields of that model's config, and its shape flags `ModelArguments` fields."""
+    import dataclasses
+
+    from meli_hf.training.arguments import ModelArguments
+    from meli_hf.training.builders import MODEL_CLASSES
+    from meli_hf.training.registry import MODELS
+
+    flags = {f.name for f in dataclasses.fields(ModelArguments)}
+    for model, (config_class, model_class) in MODEL_CLASSES.items():
+        spec = MODELS[model]
+        fields = {f.name for f in dataclasses.fields(config_class)}
+        assert spec.architecture <= fields & flags and set(spec.fixed) <= fields, model
+        assert set(spec.architecture_defaults) <= spec.architecture and spec.model_type == config_class.model_type
+        assert model_class.config_class is config_class
+    assert set(MODELS) - set(MODEL_CLASSES) == {"beto"}
