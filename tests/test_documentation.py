@@ -20,7 +20,6 @@ PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if 
 NOT_RUN_WHEN_NAMED = {
     "../shared/data": "the real sample: minutes to hours a command (BENCHMARKS.md reproduces their figures)",
     "$D": "the real sample (the best model's recipe)",
-    "$B/": "a checkpoint of the best model's recipe",
     "course/": "the course's files are the user's",
     "--input titles.": "a file of the user's",
     "outputs/ensemble.json": "an ensemble of runs on the real sample",
@@ -41,8 +40,6 @@ NOT_RUN = {
     "python scripts/serve.py": "a server runs until it is stopped (tests/inference/test_service.py runs it)",
     "curl": "needs the server",
     "D=": "a variable of the best model's recipe",
-    "V=": "a variable of the best model's recipe",
-    "VN=": "a variable of the best model's recipe",
 }
 
 

@@ -86,7 +86,6 @@ def build_model(
 ):
     """A new model of `--model` for these labels, shaped by `architecture` (config fields); word vectors are copied
     in after initialisation. A pretrained transformer (`model_name_or_path`) gets a new classification head."""
-    label2id = {name: i for i, name in id2label.items()}
     if MODELS[model].tokenizer == "pretrained":
         # Float32 master weights whatever the checkpoint's stored dtype: `--bf16`/`--fp16` are autocast on top.
         return new_head_reported_in_one_line(
@@ -96,12 +95,23 @@ def build_model(
             trust_remote_code=trust_remote_code,
             num_labels=len(id2label),
             id2label=id2label,
-            label2id=label2id,
+            label2id={name: i for i, name in id2label.items()},
             dtype=torch.float32,
         )
-    config_class, model_class = MODEL_CLASSES[model]
     if vectors is not None:
         architecture = architecture | {"embedding_dim": vectors.matrix.shape[1]}
+    config = new_config(model, tokenizer, id2label, architecture)
+    built = MODEL_CLASSES[model][1](config)
+    if vectors is not None:
+        built.load_word_vectors(torch.from_numpy(vectors.matrix))
+    return built
+
+
+def new_config(model: str, tokenizer, id2label: dict[int, str], architecture: dict):
+    """The config of a new word model of `--model` for this tokenizer and these labels, once its size is known to
+    fit in memory (checked before anything is built or learnt for it)."""
+    config_class, model_class = MODEL_CLASSES[model]
+    label2id = {name: i for i, name in id2label.items()}
     config = config_class(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -110,10 +120,7 @@ def build_model(
         **architecture,
     )
     check_model_fits_in_memory(model_class, config, architecture)
-    built = model_class(config)
-    if vectors is not None:
-        built.load_word_vectors(torch.from_numpy(vectors.matrix))
-    return built
+    return config
 
 
 def check_model_fits_in_memory(model_class, config, sizes: dict) -> None:

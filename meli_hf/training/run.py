@@ -35,6 +35,7 @@ from .builders import (
     build_word_tokenizer,
     load_model_word_vectors,
     load_pretrained_tokenizer,
+    new_config,
 )
 from .checkpoints import (
     check_checkpoint,
@@ -387,6 +388,7 @@ def prepare_run(
         tokenizer = new_tokenizer(model_args, data_args, dataset, data_dir)
         vectors_file = model_args.word_vectors_file
         if model_args.learns_title_vectors:
+            new_config(model_args.model, tokenizer, dict(enumerate(label_names)), model_args.architecture())
             with training_args.main_process_first(desc="learning title vectors"):
                 vectors_file = title_vectors(dataset, data_args, data_dir, model_args.embedding_dim)
         vectors = load_model_word_vectors(vectors_file, tokenizer, training_args.seed)

@@ -100,13 +100,17 @@ def full_distributions(predictor: Predictor, titles: list[str]) -> list[dict[str
 
 
 def reordered_copy(folder: Path, destination: Path, rename: dict[str, str] | None = None) -> Path:
-    """The same model with its output columns (and id2label) in reverse order, categories renamed by `rename`."""
+    """The same model with its output columns (and id2label) in reverse order, categories renamed by `rename`: the
+    classifier's rows and, where there is one, the linear part's columns."""
     model = AutoModelForSequenceClassification.from_pretrained(folder)
     order = list(reversed(range(model.config.num_labels)))
     output_layer = [module for module in model.classifier.modules() if isinstance(module, torch.nn.Linear)][-1]
     with torch.no_grad():
         output_layer.weight.copy_(output_layer.weight[order])
         output_layer.bias.copy_(output_layer.bias[order])
+        if model.linear_ngrams is not None:  # the linear part's table: a column per category
+            table = model.linear_ngrams.weight.weight
+            table.copy_(table[:, order])
     labels = [(rename or {}).get(model.config.id2label[i], model.config.id2label[i]) for i in order]
     model.config.id2label = dict(enumerate(labels))
     model.config.label2id = {label: i for i, label in enumerate(labels)}

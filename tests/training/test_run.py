@@ -252,7 +252,7 @@ def test_class_balance_flag_trains_with_the_weighted_loss(sample_dir, tmp_path, 
 
 
 def test_label_smoothing_defaults_per_model_and_the_flag_wins(tmp_path):
-    for model, factor in (("mlp", 0.1), ("cnn", 0.0), ("lstm", 0.0), ("beto", 0.0)):
+    for model, factor in (("mlp", 0.1), ("cnn", 0.1), ("lstm", 0.1), ("tfidf", 0.0), ("beto", 0.0)):
         assert resolved_training_args(model, "--output_dir", str(tmp_path)).label_smoothing_factor == factor
     args = resolved_training_args("mlp", "--output_dir", str(tmp_path), "--label_smoothing_factor", "0")
     assert args.label_smoothing_factor == 0.0
@@ -789,9 +789,17 @@ def test_per_model_defaults_are_the_parser_defaults(tmp_path):
     assert (cnn.output_dir, cnn.learning_rate, cnn.num_train_epochs, cnn.label_smoothing_factor) == (
         "outputs/cnn",
         1e-3,
-        8,
-        0.0,
+        4,
+        0.1,
     )
+    # The shape flags of each model's best measured settings are parser defaults too.
+    lstm_model, _, lstm, _ = parse_training_arguments(["--model", "lstm", "--output_dir", str(tmp_path)])
+    assert (lstm.num_train_epochs, lstm.label_smoothing_factor, lstm_model.linear_bigram_buckets) == (6, 0.1, 262144)
+    assert (
+        lstm_model.architecture()["linear_combination"] == "product"
+        and lstm_model.architecture()["lstm_pooling"] == "max"
+    )
+    assert parse_training_arguments(["--model", "tfidf", "--output_dir", str(tmp_path)])[0].architecture() == {}
     assert resolved_training_args("cnn", "--learning_rate", "0.01").learning_rate == 0.01
     assert "(default: 0.1)" in " ".join(training_argument_parser("tfidf").format_help().split())
     (tmp_path / "run.yaml").write_text("model: beto\nnum_train_epochs: 1\n")
