@@ -1,5 +1,5 @@
-"""`MeliTrainer`, the one `Trainer` of every architecture, and its class-balanced loss. Nothing here knows files,
-folders or the Hub."""
+"""`MeliTrainer`, the one `Trainer` of every architecture, and its class-balanced loss. It writes no file the
+`Trainer` would not: its model card comes from `model_card`, where transformers would write its own."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ class CatchUpSparseRows(TrainerCallback):
 
 class MeliTrainer(TrainerHooks, Trainer):
     """The `Trainer`, writing meli-hf's model card wherever it would write its own (also before a Hub push), and
-    training the baselines' embedding tables with sparse gradients (`--sparse_embeddings`, meli_hf.optimization)."""
+    training the baselines' embedding tables with sparse gradients (`--sparse_embeddings`, training.optimization)."""
 
     def __init__(self, *args, card_data: RunCardData | None = None, **kwargs):
         """`card_data`: what the run's model card says; the Trainer's evaluations fill in its metrics. Without it
