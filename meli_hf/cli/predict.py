@@ -116,8 +116,8 @@ def predict(args: argparse.Namespace) -> None:
         writer = PredictionWriter(stream, as_csv=as_csv, top_k=top_k, source=source)
         for batch in batched(records, args.batch_size):
             titles = [record[args.title_column] for _, record in batch]
-            predicted = predictor.predict(titles, top_k=top_k)
-            for (number, record), predictions, unknown in zip(batch, predicted, predictor.without_known_words(titles)):
+            predicted, unknown_flags = predictor.predict_with_unknown_flags(titles, top_k=top_k)
+            for (number, record), predictions, unknown in zip(batch, predicted, unknown_flags):
                 notes = (
                     {"error": "empty title"} if not predictions else {"warning": "no known word"} if unknown else {}
                 )

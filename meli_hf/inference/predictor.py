@@ -60,12 +60,21 @@ class Predictor:
         for member in self.members[1:]:
             member.align_to(self.labels, reference=paths[0])
 
-    @torch.inference_mode()
     def predict(self, titles: str | Iterable[str], top_k: int = 1) -> list[list[dict[str, float | str]]]:
         """For each title, its `top_k` categories as `{"label", "score"}`; an empty title gets an empty list.
         A single string is one title and gets its own list, as `pipeline` answers."""
         if isinstance(titles, str):
             return self.predict([titles], top_k)[0]
+        return self.predict_with_unknown_flags(titles, top_k)[0]
+
+    @torch.inference_mode()
+    def predict_with_unknown_flags(
+        self, titles: Iterable[str], top_k: int = 1
+    ) -> tuple[list[list[dict[str, float | str]]], list[bool]]:
+        """`predict`'s answers, and for each title whether no checkpoint knows a word of it (stopwords, punctuation,
+        emoji, words never seen in training): its prediction is then the models' prior, not a reading of the title.
+        Never flagged where a checkpoint reads subwords (BETO), which cover any text, nor for an empty title. The
+        flags come from the word ids the prediction reads."""
         if not isinstance(top_k, int) or top_k < 1:
             raise MeliError(f"top_k {top_k}: must be at least 1")
         titles = list(titles)
@@ -73,30 +82,34 @@ class Predictor:
             if not isinstance(title, str):
                 raise TypeError(f"title {number} is a {type(title).__name__}, not a string")
         results: list[list[dict]] = [[] for _ in titles]
+        unknown = [False] * len(titles)
         present = [i for i, title in enumerate(titles) if title.strip()]
         labels = self.labels
         top_k = min(top_k, len(labels))
         for start in range(0, len(present), self.batch_size):
             rows = present[start : start + self.batch_size]
-            scores, ids = self.probabilities([titles[i] for i in rows]).topk(top_k, dim=-1)
+            probabilities, known = self.read([titles[i] for i in rows])
+            scores, ids = probabilities.topk(top_k, dim=-1)
             for row, row_scores, row_ids in zip(rows, scores.tolist(), ids.tolist()):
                 results[row] = [{"label": labels[i], "score": s} for i, s in zip(row_ids, row_scores)]
-        return results
+            if known is not None:
+                for row, knows in zip(rows, known.tolist()):
+                    unknown[row] = not knows
+        return results, unknown
 
     @torch.inference_mode()
     def probabilities(self, titles: list[str]) -> torch.Tensor:
         """Each title's probability of every category (columns in `labels` order), the mean over the checkpoints;
         one forward pass per checkpoint, so give at most a batch of titles."""
-        return sum(member.probabilities(titles) for member in self.members) / len(self.members)
+        return self.read(titles)[0]
 
-    def without_known_words(self, titles: list[str]) -> list[bool]:
-        """For each title, whether no checkpoint knows a word of it (stopwords, punctuation, emoji, words never seen
-        in training): its prediction is then the models' prior, not a reading of the title. Always false where a
-        checkpoint reads subwords (BETO), which cover any text; an empty title is not counted here."""
-        known = [member.knows_a_word(titles) for member in self.members]
-        if any(member_known is None for member_known in known):
-            return [False] * len(titles)
-        return [bool(title.strip()) and not any(flags) for title, *flags in zip(titles, *known)]
+    def read(self, titles: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`probabilities`, and for each title whether some checkpoint knows a word of it (None where a checkpoint
+        reads subwords), from one encoding of the titles per checkpoint."""
+        read = [member.read(titles) for member in self.members]
+        probabilities = sum(member_probabilities for member_probabilities, _ in read) / len(read)
+        known = [member_known for _, member_known in read]
+        return probabilities, None if any(k is None for k in known) else torch.stack(known).any(dim=0)
 
     @property
     def model_names(self) -> list[str]:
@@ -154,7 +167,9 @@ def check_trained_head(name: str, flag: str, config, loading_info: dict) -> None
 class _Member:
     """One checkpoint of a `Predictor`: its own tokenizer and model, and where its output columns go."""
 
-    def __init__(self, name: str, model, encoder, pad_token_id: int, labels: list[str], unknown_ids: set[int] | None):
+    def __init__(
+        self, name: str, model, encoder, pad_token_id: int, labels: list[str], unknown_ids: torch.Tensor | None
+    ):
         """`unknown_ids`: the ids that are no known word (padding, unknown) of a word-level tokenizer; None for a
         subword one."""
         self.name = name
@@ -209,14 +224,8 @@ class _Member:
         labels = [config.id2label[i] for i in range(config.num_labels)]
         pad_token_id = tokenizer.pad_token_id or 0
         words = config.model_type.startswith(MELI_MODEL_TYPE_PREFIX)  # meli-hf's baselines read whole words
-        unknown_ids = {pad_token_id, tokenizer.unk_token_id} if words else None
+        unknown_ids = torch.tensor([pad_token_id, tokenizer.unk_token_id]) if words else None
         return cls(str(model_name_or_path), model.to(device).eval(), encoder, pad_token_id, labels, unknown_ids)
-
-    def knows_a_word(self, titles: list[str]) -> list[bool] | None:
-        """For each title, whether it holds a word of this checkpoint's vocabulary; None for a subword tokenizer."""
-        if self.unknown_ids is None:
-            return None
-        return [any(i not in self.unknown_ids for i in e.ids) for e in self.encoder.encode_batch_fast(titles)]
 
     def align_to(self, labels: list[str], reference: str | Path) -> None:
         """Reorder this checkpoint's output columns to `labels`; an ensemble needs one set of categories."""
@@ -224,9 +233,14 @@ class _Member:
         if self.labels != labels:
             self.columns = torch.tensor(label_columns(self.labels, labels, self.name), device=self.model.device)
 
-    def probabilities(self, titles: list[str]) -> torch.Tensor:
+    def read(self, titles: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The titles' probabilities of the ensemble's categories, and (word-level tokenizers) whether each title
+        holds a word of this checkpoint's vocabulary; None for a subword tokenizer."""
         encodings = self.encoder.encode_batch_fast(titles)
         inputs = self.collator([{"input_ids": encoding.ids} for encoding in encodings])
         logits = self.model(**{k: v.to(self.model.device) for k, v in inputs.items()}).logits.float()
         probabilities = logits.softmax(dim=-1)
-        return probabilities if self.columns is None else probabilities[:, self.columns]
+        probabilities = probabilities if self.columns is None else probabilities[:, self.columns]
+        if self.unknown_ids is None:
+            return probabilities, None
+        return probabilities, torch.isin(inputs["input_ids"], self.unknown_ids, invert=True).any(dim=1)
