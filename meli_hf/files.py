@@ -52,7 +52,7 @@ def decode_lines(raw_lines: Iterable[bytes], name: str | Path) -> Iterator[tuple
             raise MeliDataError(
                 name, number + 1, None, f"not valid UTF-8 ({err.reason} at byte {err.start})"
             ) from None
-        lines = LONE_CARRIAGE_RETURN.split(text)
+        lines = LONE_CARRIAGE_RETURN.split(text) if "\r" in text else [text]
         if len(lines) > 1 and not lines[-1]:
             lines.pop()  # the file's last line ended with a carriage return
         for line in lines:
@@ -124,7 +124,7 @@ def read_csv(lines: Iterable[tuple[int, str]], name: str | Path) -> tuple[list[s
             for fields in reader:
                 if not fields:  # a blank line
                     continue
-                if [field.strip() for field in fields] == header:
+                if fields[0].strip() == header[0] and [field.strip() for field in fields] == header:
                     raise MeliDataError(
                         name, numbers[-1], None, "the header line again (files joined with their headers?)"
                     )
