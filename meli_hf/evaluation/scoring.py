@@ -35,8 +35,6 @@ class Evaluation:
 
     def __init__(self, labels: list[str]):
         self.category_ids = CategoryIds(labels)
-        self.label_ids = self.category_ids.label_ids
-        self.unknown = self.category_ids.unknown
         self.references: list[int] = []
         self.predictions: list[int] = []
         self.confidences: list[float] = []
@@ -52,6 +50,16 @@ class Evaluation:
             examples = self.examples.setdefault((reference, prediction), [])
             if len(examples) < self.EXAMPLES_PER_PAIR:
                 examples.append(title)
+
+    @property
+    def label_ids(self) -> dict[str, int]:
+        """The model's categories -> their class ids."""
+        return self.category_ids.label_ids
+
+    @property
+    def unknown(self) -> dict[str, int]:
+        """The categories the model does not know -> their class ids, past the known ones."""
+        return self.category_ids.unknown
 
     @property
     def class_names(self) -> list[str]:
