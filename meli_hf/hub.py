@@ -147,7 +147,7 @@ def pass_on(records: list[logging.LogRecord]) -> None:
         logging.getLogger(record.name).handle(record)
 
 
-def new_head_reported_in_one_line(loader: Callable[..., Loaded], name_or_path: str, flag: str, **kwargs):
+def load_with_new_head(loader: Callable[..., Loaded], name_or_path: str, flag: str, **kwargs):
     """Load a pretrained encoder with a new, randomly initialised classification head, which transformers reports
     as a table of missing weights: said in one line when the head's weights are all that is new (from the loading
     info); a report naming other weights is shown as it is."""

@@ -20,7 +20,7 @@ from ..data.embeddings import WordVectors, load_word_vectors
 from ..data.loading import find_course_vocabulary, find_source_files, read_token_to_index
 from ..data.tokenization import keeps_numbers, train_word_tokenizer, word_tokenizer_from_vocabulary
 from ..errors import MeliDataError, MeliError
-from ..hub import load_pretrained, new_head_reported_in_one_line
+from ..hub import load_pretrained, load_with_new_head
 from ..models.configuration_meli import MeliCNNConfig, MeliLSTMConfig, MeliMLPConfig, MeliTfidfConfig
 from ..models.modeling_meli import (
     MeliCNNForSequenceClassification,
@@ -88,7 +88,7 @@ def build_model(
     in after initialisation. A pretrained transformer (`model_name_or_path`) gets a new classification head."""
     if MODELS[model].tokenizer == "pretrained":
         # Float32 master weights whatever the checkpoint's stored dtype: `--bf16`/`--fp16` are autocast on top.
-        return new_head_reported_in_one_line(
+        return load_with_new_head(
             AutoModelForSequenceClassification.from_pretrained,
             model_name_or_path,
             "--model_name_or_path",
