@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Prediction benchmark: titles per second, peak RSS and cold start of `scripts/predict.py`'s `Predictor` on real
-titles, with fastText's `predict` (trained in the same run on the same training titles) side by side.
+"""Prediction benchmark: titles per second, peak RSS and cold start of `scripts/predict.py`'s predictor on real
+titles (checkpoints, torch; ONNX copies of scripts/compact.py, onnxruntime), with fastText's `predict` (`lr=0.5,
+wordNgrams=2`, trained in the same run on the same training titles) side by side.
 
-    python bench/predict_speed.py --checkpoints outputs/mlp-real outputs/lstm-real \\
+    python bench/predict_speed.py --checkpoints outputs/mlp-real outputs/mlp-real-onnx \\
         --data_dir ../shared/data/meli2019-es --titles 100000
 
 Each measurement runs in a fresh process; cold start is process start to the first prediction.
@@ -35,11 +36,11 @@ def fasttext_line(title: str) -> str:
 
 
 def measure_predictor(checkpoint: str, titles_file: str, batch_size: int) -> None:
-    """Child: cold start and throughput of `Predictor` on the titles in `titles_file` (one a line)."""
-    from meli_hf import Predictor
+    """Child: cold start and throughput of predict.py's predictor on the titles in `titles_file` (one a line)."""
+    from meli_hf.inference.loading import load_predictor
 
     titles = Path(titles_file).read_text(encoding="utf-8").splitlines()
-    predictor = Predictor(checkpoint, batch_size=batch_size)
+    predictor = load_predictor([checkpoint], batch_size=batch_size)
     predictor.predict(titles[:1])
     cold_start = time.perf_counter() - SCRIPT_START
     start = time.perf_counter()
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument("--data_dir", default="../shared/data/meli2019-es", help="Challenge CSV folder.")
     parser.add_argument("--titles", type=int, default=100_000, help="Titles to classify (test titles, repeated).")
     parser.add_argument("--batch_size", type=int, default=1024, help="Predictor batch size.")
+    parser.add_argument("--save_fasttext", help="Also keep the fastText model here (for bench/cli_startup.py).")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -121,22 +123,25 @@ def main() -> None:
             for row in csv.DictReader(fh):
                 out.write(f"__label__{row['category']} {fasttext_line(row['title'])}\n")
         start = time.perf_counter()
-        model = fasttext.train_supervised(str(train_file), epoch=10, wordNgrams=2, verbose=0)
-        print(f"fastText trained in {time.perf_counter() - start:.0f} s (word bigrams, 10 epochs)")
+        model = fasttext.train_supervised(str(train_file), lr=0.5, epoch=10, wordNgrams=2, verbose=0)
+        print(f"fastText trained in {time.perf_counter() - start:.0f} s (lr 0.5, word bigrams, 10 epochs)")
         model.save_model(str(Path(work) / "fasttext.bin"))
+        if args.save_fasttext:
+            model.save_model(args.save_fasttext)
         results = {"fastText": _child("fasttext", str(Path(work) / "fasttext.bin"), str(titles_file))}
         for checkpoint in args.checkpoints:
-            name = json.loads((Path(checkpoint) / "config.json").read_text())["model_type"]
-            results[name] = _child(str(args.batch_size), checkpoint, str(titles_file))
+            results[Path(checkpoint).name] = _child(str(args.batch_size), checkpoint, str(titles_file))
 
     from sklearn.metrics import balanced_accuracy_score
 
     truth = [category for _, category in rows]
     print(f"{args.titles:,} titles, batch {args.batch_size}, 2 CPU cores")
-    print(f"{'model':12} {'titles/s':>10} {'cold start':>11} {'peak RSS':>9} {'bal. acc.':>9}")
+    print(f"{'model':28} {'titles/s':>10} {'x fastText':>10} {'cold start':>11} {'peak RSS':>9} {'bal. acc.':>9}")
+    fasttext_rate = results["fastText"]["titles"] / results["fastText"]["seconds"]
     for name, result in results.items():
+        rate = result["titles"] / result["seconds"]
         print(
-            f"{name:12} {result['titles'] / result['seconds']:10,.0f} {result['cold_start']:10.1f}s"
+            f"{name:28} {rate:10,.0f} {rate / fasttext_rate:9.2f}x {result['cold_start']:10.2f}s"
             f" {result['peak_rss_gib']:8.2f}G {balanced_accuracy_score(truth, result['labels']):9.4f}"
         )
 

@@ -45,8 +45,8 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         action="append",
         required=True,
-        help="Checkpoint folder, Hub id or ensemble file (scripts/ensemble.py); given several times: an ensemble that "
-        "averages their probabilities.",
+        help="Checkpoint folder, ONNX copy (scripts/compact.py), Hub id or ensemble file (scripts/ensemble.py); given "
+        "several times: an ensemble that averages their probabilities.",
     )
     parser.add_argument(
         "--max_length",
@@ -62,16 +62,25 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def predictor_from_arguments(args: argparse.Namespace, batch_size: int):
-    """The `Predictor` that `add_checkpoint_arguments`' flags describe."""
-    from ..inference.predictor import Predictor
+def predictor_from_arguments(args: argparse.Namespace, batch_size: int, threads: int | None = None):
+    """The predictor that `add_checkpoint_arguments`' flags describe (`inference.loading.load_predictor`).
+    `threads`: those of a forward pass, onnxruntime's own or torch's (process-wide: the script's call)."""
+    from ..inference.loading import load_predictor, serves_onnx_copies
 
-    return Predictor(
+    if not serves_onnx_copies(args.model):
+        import torch
+        import transformers
+
+        if threads:
+            torch.set_num_threads(threads)
+        transformers.utils.logging.disable_progress_bar()  # one line per event: no bar per checkpoint loaded
+    return load_predictor(
         args.model,
-        device=args.device,
         batch_size=batch_size,
         max_length=args.max_length,
+        device=args.device,
         trust_remote_code=args.trust_remote_code,
+        onnx_threads=threads,
     )
 
 

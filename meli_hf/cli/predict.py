@@ -165,9 +165,6 @@ def predict(args: argparse.Namespace) -> None:
 def main() -> None:
     with user_errors(debug="--debug" in sys.argv):
         args = parse_args()
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()  # one line per event: no bar per checkpoint loaded
     try:
         with user_errors(debug=args.debug):
             predict(args)

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import torch
 
 from ..private_apis import has_indices_mapping
+from .padding import pad_ids
 
 if TYPE_CHECKING:  # prediction pads word ids with `WordIdCollator` and never imports `datasets`
     from datasets import Dataset
@@ -83,15 +84,8 @@ class WordIdCollator:
             label_key = next((k for k in ("labels", "label") if k in batch[0]), None)
             labels = np.array([row[label_key] for row in batch]) if label_key else None
             teacher = {name: np.array([row[name] for row in batch]) for name in TEACHER_COLUMNS if name in batch[0]}
-        width = max(int(lengths.max(initial=0)), 1)
-        attention_mask = np.arange(width) < lengths[:, None]
-        input_ids = np.full((len(lengths), width), self.pad_token_id, dtype=np.int64)
-        # Row-major boolean assignment fills each row's leading positions in order.
-        input_ids[attention_mask] = values
-        padded = {
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(attention_mask.astype(np.int64)),
-        }
+        input_ids, attention_mask = pad_ids(lengths, values, self.pad_token_id)
+        padded = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask)}
         if labels is not None:
             padded["labels"] = torch.from_numpy(labels.astype(np.int64))
         return padded | {name: torch.tensor(values) for name, values in teacher.items()}  # Arrow memory is read-only

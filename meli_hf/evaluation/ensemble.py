@@ -18,7 +18,8 @@ from datasets import Dataset
 
 from ..errors import MeliError
 from ..files import atomic_output
-from ..inference.predictor import Predictor, check_same_categories, label_columns
+from ..inference.predictor import Predictor
+from ..inference.ranking import check_same_categories, label_columns
 from .metrics import ClassificationMetrics
 from .scoring import CategoryIds
 

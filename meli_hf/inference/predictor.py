@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -17,6 +18,7 @@ from ..errors import MeliError
 from ..files import is_checkpoint_folder
 from ..hub import held_transformers_logs, is_load_report, load_pretrained, pass_on
 from .ensemble_file import checkpoint_paths
+from .ranking import RankingPredictor, check_same_categories, label_columns
 
 # The model types of meli-hf's word-level baselines (meli-mlp, meli-cnn, meli-lstm, meli-tfidf).
 MELI_MODEL_TYPE_PREFIX = "meli-"
@@ -24,7 +26,7 @@ MELI_MODEL_TYPE_PREFIX = "meli-"
 UNSET_MODEL_MAX_LENGTH = int(1e20)
 
 
-class Predictor:
+class Predictor(RankingPredictor):
     """Top-k categories with probabilities for product titles, from a checkpoint folder or Hub id, or from several
     averaged: an ensemble of checkpoints trained on the same categories (say an MLP, a CNN and an LSTM), whose
     errors differ enough that the mean of their probabilities classifies better than any one of them."""
@@ -57,88 +59,25 @@ class Predictor:
         self.batch_size = batch_size
         self.members = [_Member.load(path, self.device, max_length, trust_remote_code, flag) for path in paths]
         self.labels = self.members[0].labels  # category names by output column
+        self.names = [member.name for member in self.members]
         for member in self.members[1:]:
             member.align_to(self.labels, reference=paths[0])
 
-    def predict(self, titles: str | Iterable[str], top_k: int = 1) -> list[list[dict[str, float | str]]]:
-        """For each title, its `top_k` categories as `{"label", "score"}`; an empty title gets an empty list.
-        A single string is one title and gets its own list, as `pipeline` answers."""
-        if isinstance(titles, str):
-            return self.predict([titles], top_k)[0]
-        return self.predict_with_unknown_flags(titles, top_k)[0]
-
-    @torch.inference_mode()
-    def predict_with_unknown_flags(
-        self, titles: Iterable[str], top_k: int = 1
-    ) -> tuple[list[list[dict[str, float | str]]], list[bool]]:
-        """`predict`'s answers, and for each title whether no checkpoint knows a word of it (stopwords, punctuation,
-        emoji, words never seen in training): its prediction is then the models' prior, not a reading of the title.
-        Never flagged where a checkpoint reads subwords (BETO), which cover any text, nor for an empty title. The
-        flags come from the word ids the prediction reads."""
-        if not isinstance(top_k, int) or top_k < 1:
-            raise MeliError(f"top_k {top_k}: must be at least 1")
-        titles = list(titles)
-        for number, title in enumerate(titles):
-            if not isinstance(title, str):
-                raise TypeError(f"title {number} is a {type(title).__name__}, not a string")
-        results: list[list[dict]] = [[] for _ in titles]
-        unknown = [False] * len(titles)
-        present = [i for i, title in enumerate(titles) if title.strip()]
-        labels = self.labels
-        top_k = min(top_k, len(labels))
-        for start in range(0, len(present), self.batch_size):
-            rows = present[start : start + self.batch_size]
-            probabilities, known = self.read([titles[i] for i in rows])
-            scores, ids = probabilities.topk(top_k, dim=-1)
-            for row, row_scores, row_ids in zip(rows, scores.tolist(), ids.tolist()):
-                results[row] = [{"label": labels[i], "score": s} for i, s in zip(row_ids, row_scores)]
-            if known is not None:
-                for row, knows in zip(rows, known.tolist()):
-                    unknown[row] = not knows
-        return results, unknown
-
-    @torch.inference_mode()
     def probabilities(self, titles: list[str]) -> torch.Tensor:
-        """Each title's probability of every category (columns in `labels` order), the mean over the checkpoints;
-        one forward pass per checkpoint, so give at most a batch of titles."""
-        return self.read(titles)[0]
+        """Each title's probability of every category (columns in `labels` order), the mean over the checkpoints,
+        on the predictor's device; one forward pass per checkpoint, so give at most a batch of titles."""
+        return self._read(titles)[0]
 
-    def read(self, titles: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`probabilities`, and for each title whether some checkpoint knows a word of it (None where a checkpoint
-        reads subwords), from one encoding of the titles per checkpoint."""
+    def read(self, titles: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        probabilities, known = self._read(titles)
+        return probabilities.cpu().numpy(), None if known is None else known.cpu().numpy()
+
+    @torch.inference_mode()
+    def _read(self, titles: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
         read = [member.read(titles) for member in self.members]
         probabilities = sum(member_probabilities for member_probabilities, _ in read) / len(read)
         known = [member_known for _, member_known in read]
         return probabilities, None if any(k is None for k in known) else torch.stack(known).any(dim=0)
-
-    @property
-    def model_names(self) -> list[str]:
-        """The checkpoints by folder name or Hub id: what a response may show of them (never a local path)."""
-        return [Path(member.name).name if Path(member.name).exists() else member.name for member in self.members]
-
-
-def check_same_categories(labels: Sequence[str], name: str, reference_labels: Sequence[str], reference) -> None:
-    """Checkpoints combined (an ensemble, a candidate of `scripts/ensemble.py`) know the same categories."""
-    if set(labels) != set(reference_labels):
-        missing = sorted(set(reference_labels) - set(labels))
-        extra = sorted(set(labels) - set(reference_labels))
-        raise MeliError(
-            f"{name} was trained on other categories than {reference}: "
-            f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})"
-        )
-
-
-def label_columns(model_labels: Sequence[str], label_names: Sequence[str], source: str) -> list[int]:
-    """For each of `label_names`, the output column of the same name among `model_labels` (of `source`, named in
-    the error when some are missing)."""
-    column = {label: i for i, label in enumerate(model_labels)}
-    missing = [label for label in label_names if label not in column]
-    if missing:
-        raise MeliError(
-            f"{source}: trained without {len(missing)} of this data's categories (e.g. {', '.join(missing[:3])}); "
-            "use checkpoints trained on the same categories"
-        )
-    return [column[label] for label in label_names]
 
 
 GENERIC_LABEL = re.compile(r"LABEL_\d+")  # what transformers names the classes of a config that names none

@@ -25,7 +25,8 @@ from datasets.fingerprint import Hasher
 from ..data.collator import TEACHER_IDS, TEACHER_LOG_PROBS
 from ..errors import MeliError
 from ..inference.ensemble_file import checkpoint_paths, is_ensemble_file
-from ..inference.predictor import Predictor, label_columns
+from ..inference.predictor import Predictor
+from ..inference.ranking import label_columns
 from ..private_apis import dataset_fingerprint
 
 # The smallest normal float32: probabilities that underflow to 0 are stored as its log (about -87), never -inf.

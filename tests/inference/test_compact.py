@@ -35,7 +35,7 @@ def logits(folder: Path, titles: list[str]) -> torch.Tensor:
 
 def test_a_compact_copy_is_a_quarter_of_the_tables_and_loads_back_as_saved(lstm_with_linear_part, tmp_path):
     source, compact = lstm_with_linear_part, tmp_path / "compact"
-    before, after = compact_checkpoint(source, compact)
+    before, after = compact_checkpoint(source, compact, format="torch")
     float_model = AutoModelForSequenceClassification.from_pretrained(source)
     tables = float_model.embeddings.weight.numel() + float_model.linear_ngrams.weight.weight.numel()
     # The tables' 4 bytes per value become 1, plus a float32 scale per row; every other weight is as it was.
@@ -84,10 +84,10 @@ def test_compact_refuses_what_it_cannot_do_and_overwrites_nothing(lstm_with_line
     assert not (tmp_path / "new").exists()
 
     compact = tmp_path / "compact"
-    result = run("--model", str(lstm_with_linear_part), "--output", str(compact))
+    result = run("--model", str(lstm_with_linear_part), "--output", str(compact), "--format", "torch")
     assert result.returncode == 0 and result.stdout.startswith(f"wrote {compact}: weights ")
     with pytest.raises(MeliError, match="is a compact copy already"):
-        compact_checkpoint(compact, tmp_path / "again")
+        compact_checkpoint(compact, tmp_path / "again", format="torch")
     tfidf = train_checkpoint(sample_dir, tmp_path / "tfidf", "tfidf", 1)
     with pytest.raises(MeliError, match="only mlp, cnn and lstm checkpoints"):
-        compact_checkpoint(tfidf, tmp_path / "tfidf-compact")
+        compact_checkpoint(tfidf, tmp_path / "tfidf-compact", format="torch")

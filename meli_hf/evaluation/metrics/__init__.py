@@ -1,11 +1,16 @@
 """Metrics of every evaluation: balanced accuracy (the local `evaluate` module), accuracy and macro-F1."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import evaluate
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
-from transformers import EvalPrediction
+
+if TYPE_CHECKING:  # scoring an ONNX copy's predictions (predict.py --evaluate) imports no transformers
+    from transformers import EvalPrediction
 
 BALANCED_ACCURACY_PATH = str(Path(__file__).parent / "balanced_accuracy")
 # The splits a run evaluates, and the prefix of their metrics (the Trainer's `metric_key_prefix`).
