@@ -231,7 +231,8 @@ def test_copies_are_refused_where_they_cannot_serve(checkpoints, tmp_path):
         (
             "format_version",
             2,
-            "format_version 2; this meli-hf reads version 1: write the copy again with this version's scripts/compact.py",
+            "format_version 2; this meli-hf reads version 1: write the copy again with this version's "
+            "scripts/compact.py",
         ),
         ("labels", [], "labels: expected a list of category names"),
         ("max_length", "64", "max_length: expected a whole number, got '64'"),
