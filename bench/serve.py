@@ -1,8 +1,12 @@
 #!/usr/bin/env python
 """Serving benchmark: `scripts/serve.py` under load from 1, 8 and 64 concurrent clients on 127.0.0.1, beside the
-batch throughput of `predict.py` (a `Predictor` over batches of 256 titles) on the same titles.
+batch throughput of `predict.py` (its predictor over batches of 256 titles) on the same titles, then an overload.
 
-    python bench/serve.py --model outputs/best/lstm-int8 --input ../shared/data/meli2019-es/test.csv.gz
+    python bench/serve.py --model outputs/best/lstm-onnx --input ../shared/data/meli2019-es/test.csv.gz
+
+The overload (--overload_clients clients, each sending --overload_titles titles a request, for --overload_seconds)
+asks several times what the service can answer: it must answer 200 or 503 (its queue bound) and nothing else, keep
+the p99 of the requests it admits bounded, and keep its memory flat (resident size before and after).
 
 Each client sends one title a request and waits for the answer before sending the next; every level sends
 --requests requests (after --warmup unmeasured ones at its own concurrency, on the same connections) and stops
@@ -19,9 +23,11 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from meli_hf.cli import positive_int, user_errors  # noqa: E402
 from meli_hf.errors import MeliError, one_line_parser_errors  # noqa: E402
 from meli_hf.files import read_csv, read_lines  # noqa: E402
-from meli_hf.inference.predictor import Predictor  # noqa: E402
+from meli_hf.inference.loading import load_predictor  # noqa: E402
 
 
 def read_titles(path: str, limit: int) -> list[str]:
@@ -45,44 +51,49 @@ def read_titles(path: str, limit: int) -> list[str]:
 
 
 async def load_level(
-    url: str, titles: list[str], clients: int, requests: int, warmup: int, max_seconds: float
+    url: str, titles: list[str], clients: int, requests: int, warmup: int, max_seconds: float, per_request: int = 1
 ) -> dict:
-    """`requests` one-title requests from `clients` concurrent clients: latencies and wall time.
+    """`requests` requests of `per_request` titles from `clients` concurrent clients: the latencies of those
+    answered 200, the count of each status, and wall time.
 
     The level first sends max(warmup, clients) unmeasured requests at the same concurrency on the same connections,
     so that opening the connections is not counted as request latency.
     """
 
-    async def send(http: aiohttp.ClientSession, count: int) -> tuple[list[float], float]:
+    async def send(http: aiohttp.ClientSession, count: int) -> tuple[list[float], Counter, float]:
         latencies: list[float] = []
+        statuses: Counter = Counter()
         next_request = 0
         deadline = time.perf_counter() + max_seconds
 
         async def client() -> None:
             nonlocal next_request
             while next_request < count and time.perf_counter() < deadline:
-                title = titles[next_request % len(titles)]
+                first = next_request * per_request
+                batch = [titles[(first + i) % len(titles)] for i in range(per_request)]
                 next_request += 1
                 start = time.perf_counter()
-                async with http.post(f"{url}/predict", json={"titles": [title]}) as response:
-                    response.raise_for_status()
+                async with http.post(f"{url}/predict", json={"titles": batch}) as response:
                     await response.read()
-                latencies.append(time.perf_counter() - start)
+                statuses[response.status] += 1
+                if response.status == 200:
+                    latencies.append(time.perf_counter() - start)
 
         start = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
-        return latencies, time.perf_counter() - start
+        return latencies, statuses, time.perf_counter() - start
 
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
         await send(http, max(warmup, clients))
-        latencies, wall = await send(http, requests)
+        latencies, statuses, wall = await send(http, requests)
     latencies.sort()
     return {
         "requests": len(latencies),
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-        "titles_per_s": len(latencies) / wall,
+        "statuses": dict(sorted(statuses.items())),
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan"),
+        "titles_per_s": len(latencies) * per_request / wall,
     }
 
 
@@ -94,10 +105,11 @@ def start_server(model: str, serve_flags: list[str]) -> tuple[subprocess.Popen, 
         env=os.environ | {"HF_HUB_OFFLINE": "1"},
     )
     line = process.stdout.readline()
-    if not line.startswith("serving "):
+    ready = process.stdout.readline()
+    if not line.startswith("listening on ") or not ready.startswith("ready: "):
         process.kill()
-        raise MeliError(f"scripts/serve.py did not start (--serve_flags?): it printed {line!r}")
-    return process, line.split()[-1]
+        raise MeliError(f"scripts/serve.py did not start (--serve_flags?): it printed {line + ready!r}")
+    return process, line.split()[2].rstrip(";")
 
 
 def positive_seconds(text: str) -> float:
@@ -131,12 +143,19 @@ def measure() -> None:
         "--max_seconds", type=positive_seconds, default=120, help="Time limit per level (default: 120)."
     )
     parser.add_argument("--serve_flags", default="", help="More scripts/serve.py flags, e.g. '--max_wait_ms 2'.")
+    parser.add_argument("--overload_clients", type=positive_int, default=256, help="Clients of the overload.")
+    parser.add_argument(
+        "--overload_titles", type=positive_int, default=64, help="Titles per request of the overload (default: 64)."
+    )
+    parser.add_argument(
+        "--overload_seconds", type=positive_seconds, default=10, help="Length of the overload (default: 10)."
+    )
     args = parser.parse_args()
     if args.warmup < 0:
         parser.error(f"argument --warmup: {args.warmup}: must be 0 or more")
 
     titles = read_titles(args.input, max(args.requests, 10_000))
-    predictor = Predictor(args.model)
+    predictor = load_predictor([args.model])
     predictor.predict(titles[:256])  # warm-up
     start = time.perf_counter()
     for first in range(0, len(titles), 256):
@@ -150,6 +169,14 @@ def measure() -> None:
             clients: asyncio.run(load_level(url, titles, clients, args.requests, args.warmup, args.max_seconds))
             for clients in args.clients
         }
+        server = psutil.Process(process.pid)
+        rss_before = server.memory_info().rss
+        overload = asyncio.run(
+            load_level(
+                url, titles, args.overload_clients, 10**9, 0, args.overload_seconds, per_request=args.overload_titles
+            )
+        )
+        rss_after = server.memory_info().rss
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -161,9 +188,12 @@ def measure() -> None:
             f"| serve.py, {clients} concurrent client{'s' if clients > 1 else ''} | {row['requests']:,} | "
             f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['titles_per_s']:,.0f} |"
         )
+    print(f"| predict.py batch throughput (batches of 256) | {len(titles):,} titles | - | - | {batch_rate:,.0f} |")
     print(
-        f"| predict.py batch throughput (Predictor, batches of 256) | {len(titles):,} titles | - | - | "
-        f"{batch_rate:,.0f} |"
+        f"\noverload: {args.overload_clients} clients x {args.overload_titles} titles a request for "
+        f"{args.overload_seconds:g} s: statuses {overload['statuses']}, admitted p50 {overload['p50_ms']:.0f} ms, "
+        f"p99 {overload['p99_ms']:.0f} ms, {overload['titles_per_s']:,.0f} titles/s answered; server RSS "
+        f"{rss_before / 2**20:.0f} MiB before, {rss_after / 2**20:.0f} MiB after"
     )
 
 

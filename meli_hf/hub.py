@@ -64,6 +64,12 @@ def load_checkpoint(name_or_path: str, flag: str, *, trust_remote_code: bool, **
     return tokenizer, model
 
 
+def reads_as_path(name_or_path: str) -> bool:
+    """A name that is a path, not a Hub id: absolute, relative with `.` or `~`, or inside an existing folder."""
+    path = Path(name_or_path)
+    return path.is_absolute() or name_or_path.startswith((".", "~")) or bool(path.parent.name and path.parent.is_dir())
+
+
 def _load(loader: Callable[..., Loaded], name_or_path: str, flag: str, kwargs: dict) -> Loaded:
     path = Path(name_or_path)
     if path.is_dir():
@@ -73,8 +79,8 @@ def _load(loader: Callable[..., Loaded], name_or_path: str, flag: str, kwargs: d
             return loader(name_or_path, **kwargs)
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
             raise _load_error(name_or_path, flag, err) from err
-    if path.is_absolute() or name_or_path.startswith((".", "~")) or path.parent.name and path.parent.is_dir():
-        raise MeliError(f"cannot load {name_or_path} ({flag}): no such folder")  # a path, not a Hub id
+    if reads_as_path(name_or_path):
+        raise MeliError(f"cannot load {name_or_path} ({flag}): no such folder")
     reason = hub_unreachable_reason()
     try:
         # Without the Hub, the Hugging Face cache may still hold the files; with it, the usual update check runs.

@@ -39,18 +39,31 @@ def wait_ms(text: str) -> float:
 
 
 def quiet_server_class():
-    """uvicorn's server, whose second Ctrl-C (or SIGTERM) while requests are in flight ends the process at once and
-    quietly; uvicorn's own would cancel the requests' tasks and log a traceback for each."""
+    """uvicorn's server, which starts draining the service at the first Ctrl-C or SIGTERM (`on_exit`), and whose
+    second signal while requests are in flight ends the process at once and quietly; uvicorn's own would cancel the
+    requests' tasks and log a traceback for each."""
     import uvicorn
 
     class QuietServer(uvicorn.Server):
+        def __init__(self, config, on_exit):
+            super().__init__(config)
+            self.on_exit = on_exit
+
         def handle_exit(self, sig, frame) -> None:
             if self.should_exit:
                 print("error: stopped before the requests in flight were answered", file=sys.stderr, flush=True)
                 os._exit(128 + sig)
+            self.on_exit()
             super().handle_exit(sig, frame)
 
     return QuietServer
+
+
+def wait_seconds(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: seconds, 0 or more")
+    return value
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -80,9 +93,23 @@ def argument_parser() -> argparse.ArgumentParser:
         help="Categories per title a request may ask for (top_k; default: 20); more is refused with 422.",
     )
     parser.add_argument(
+        "--max_queue_titles",
+        type=positive_int,
+        default=4096,
+        help="Titles admitted and waiting for a forward pass (default: 4096); a request past it is answered at once "
+        "with 503 and Retry-After, so that overload sends callers back instead of queueing without bound.",
+    )
+    parser.add_argument(
+        "--graceful_timeout",
+        type=wait_seconds,
+        default=30.0,
+        help="At SIGTERM (or Ctrl-C), /ready turns 503, the server stops listening and answers the requests it "
+        "admitted, for at most this many seconds (default: 30), then exits 0.",
+    )
+    parser.add_argument(
         "--threads",
         type=positive_int,
-        help="torch's threads for the forward passes (default: torch's, one per core). On a machine whose cores "
+        help="Threads of a forward pass (torch's or onnxruntime's; default: one per core). On a machine whose cores "
         "also serve the requests, fewer leave the server room to answer them.",
     )
     parser.add_argument("--debug", action="store_true", help="Show the traceback of an error (or MELI_HF_DEBUG=1).")
@@ -92,16 +119,16 @@ def argument_parser() -> argparse.ArgumentParser:
 def main() -> None:
     with user_errors(debug="--debug" in sys.argv):
         args = argument_parser().parse_args()
+        check_models_exist(args.model)  # a typo fails before the port is taken
         import gc
         import socket
 
-        import torch
-        import transformers
         import uvicorn
 
         from ..inference.service import ServiceLimits, create_app
 
-        # Bound before the model loads: a port in use fails at once, and --port 0 learns its port here.
+        # Bound before the model loads: a port in use fails at once, --port 0 learns its port here, and /health
+        # answers while the model loads.
         try:
             listener = socket.create_server((args.host, args.port))
             # Answers go out at once: with Nagle's algorithm, a reply written in two parts waits for the client's
@@ -109,23 +136,55 @@ def main() -> None:
             listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as err:
             raise OSError(f"--host {args.host} --port {args.port}: cannot listen there ({err.strerror})") from None
-        transformers.utils.logging.disable_progress_bar()
-        if args.threads:
-            torch.set_num_threads(args.threads)  # process-wide: the script's call
-        predictor = predictor_from_arguments(args, args.max_batch_size)
-        limits = ServiceLimits(
-            args.max_batch_size, args.max_wait_ms, args.max_titles, args.max_body_bytes, args.max_top_k
-        )
-        app = create_app(predictor, limits)
+    failures: list[BaseException] = []
+
+    def ready(predictor) -> None:
         # What is loaded now lives as long as the process; a full collection would walk all of it, with every
         # request waiting, once every few thousand requests (BENCHMARKS.md, serving).
         gc.freeze()  # process-wide: the script's call
+        print(f"ready: {len(predictor.labels)} categories", flush=True)
+
+    def load_failed(err: BaseException) -> None:
+        failures.append(err)
+        server.should_exit = True
+
+    limits = ServiceLimits(
+        args.max_batch_size,
+        args.max_wait_ms,
+        args.max_titles,
+        args.max_body_bytes,
+        args.max_top_k,
+        args.max_queue_titles,
+    )
+    app = create_app(
+        lambda: predictor_from_arguments(args, args.max_batch_size, args.threads), limits, ready, load_failed
+    )
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=args.graceful_timeout)
+    server = quiet_server_class()(config, on_exit=app.state.service.start_draining)
     host, port = listener.getsockname()[:2]
-    print(f"serving {len(predictor.labels)} categories on http://{host}:{port}", flush=True)
+    print(f"listening on http://{host}:{port}; loading the model (GET /ready says when it serves)", flush=True)
+    # uvicorn answers SIGTERM by draining, then sends it again once it has restored this handler: a drained stop is
+    # a clean one (exit 0).
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        quiet_server_class()(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+        server.run(sockets=[listener])
     except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it held once it has shut down cleanly
         sys.exit(128 + signal.SIGINT)
+    if failures:
+        with user_errors(debug=args.debug):
+            raise failures[0]
+
+
+def check_models_exist(models: list[str]) -> None:
+    """A --model that names a folder where there is none fails before the port is taken and the model loads."""
+    from pathlib import Path
+
+    from ..errors import MeliError
+    from ..hub import reads_as_path
+
+    for model in models:
+        if not Path(model).exists() and reads_as_path(model):
+            raise MeliError(f"cannot load {model} (--model): no such folder")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,20 @@
-"""An HTTP JSON service over a `Predictor` (FastAPI, run by uvicorn in `scripts/serve.py`), with dynamic batching.
-
-A forward pass over 64 titles costs little more than over one, so the titles of requests that arrive together are
-predicted together: `DynamicBatcher` takes every request waiting when a pass starts (up to `max_batch_size` titles,
-after letting the first wait `max_wait_ms` for company, by default not at all: the requests that arrive during a pass
-make the next one), predicts them in one call on a worker thread (the event loop keeps accepting requests), and
-answers each request with its own rows.
+"""An HTTP JSON service over a `Predictor` or an `OnnxPredictor` (FastAPI, run by uvicorn in `scripts/serve.py`), with
+dynamic batching (`batching.DynamicBatcher`) and what operations need to run it.
 
     POST /predict  {"titles": ["Heladera Gafa No Frost"], "top_k": 3}
                    -> {"predictions": [[{"label": "REFRIGERATORS", "score": 0.97}, ...]]}
-    GET  /health   -> {"status": "ok", "models": [...], "categories": 642}
+    GET  /health   alive: 200 from the moment the server listens, {"status": "loading" | "ok" | "draining", ...}
+    GET  /ready    200 once the model is loaded and a warm-up pass has run; 503 while loading or draining
+    GET  /metrics  Prometheus metrics: requests by route and status, latency, titles per pass, titles waiting
     GET  /         a demo page that classifies what is typed into it
 
-Bad requests are answered with `{"error": "..."}`: 400 for a body that is no JSON (or JSON nested or numbered beyond
-what a parser takes), 413 for a body or a list of titles over the limits, 422 for JSON of the wrong shape (a missing
-field, a title that is no string or no valid Unicode, top_k < 1 or over `max_top_k`). One request never fails
-another: titles are checked before they join a batch, and a forward pass that still fails is tried again request by
-request, so that only the request that caused it gets the error (500).
+The server listens before the model loads (`load_predictor` runs on a thread), so an orchestrator sees it alive at
+once and sends traffic when `/ready` says so. Bad requests are answered with `{"error": "..."}`: 400 for a body that
+is no JSON (or JSON nested or numbered beyond what a parser takes), 413 for a body or a list of titles over the
+limits, 422 for JSON of the wrong shape (a missing field, a title that is no string or no valid Unicode, top_k < 1 or
+over `max_top_k`), 503 with `Retry-After` while loading or draining, or when more than `max_queue_titles` titles wait.
+One request never fails another: titles are checked before they join a batch, and a forward pass that still fails is
+tried again request by request, so that only the request that caused it gets the error (500).
 """
 
 from __future__ import annotations
@@ -24,21 +23,27 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from ..files import unicode_problem
-from .predictor import Predictor
+from .batching import DynamicBatcher, QueueFull
+from .ranking import RankingPredictor
+from .service_metrics import ServiceMetrics
 
 logger = logging.getLogger(__name__)
 
 DEMO_PAGE = Path(__file__).parent / "templates" / "demo.html"
+WARM_UP_TITLE = "Heladera Gafa No Frost 300 litros"
+RETRY_AFTER_S = 1
+ROUTES = ("/predict", "/health", "/ready", "/metrics", "/")
 
 
 @dataclass
@@ -50,101 +55,69 @@ class ServiceLimits:
     max_titles: int = 1000  # titles per request
     max_body_bytes: int = 1 << 20  # request body size
     max_top_k: int = 20  # categories per title a request may ask for
+    max_queue_titles: int = 4096  # titles admitted and waiting; past it a request gets 503 at once
 
 
 class PredictRequest(BaseModel):
+    """Titles to classify, and how many categories each gets."""
+
     model_config = ConfigDict(extra="forbid")
 
-    titles: list[StrictStr] = Field(min_length=1)
-    top_k: StrictInt = Field(default=1, ge=1)
+    titles: list[StrictStr] = Field(min_length=1, description="Product titles, one category ranking each.")
+    top_k: StrictInt = Field(default=1, ge=1, description="Categories per title, best first.")
 
 
-@dataclass
-class _Waiting:
-    titles: list[str]
-    top_k: int
-    answer: asyncio.Future = field(repr=False)
+class CategoryScore(BaseModel):
+    label: str = Field(description="Category name.")
+    score: float = Field(description="Probability of the category.")
 
 
-class DynamicBatcher:
-    """Predicts the titles of concurrent requests in shared forward passes; `run` is the loop that does it."""
-
-    def __init__(self, predictor: Predictor, max_batch_size: int, max_wait_ms: float):
-        self.predictor = predictor
-        self.max_batch_size = max_batch_size
-        self.max_wait_s = max_wait_ms / 1000.0
-        self.queue: asyncio.Queue[_Waiting] = asyncio.Queue()
-        # One thread: forward passes run one at a time, each with torch's own intra-op threads.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meli-predict")
-        self.forward_calls = 0
-
-    async def predict(self, titles: list[str], top_k: int) -> list[list[dict]]:
-        waiting = _Waiting(titles, top_k, asyncio.get_running_loop().create_future())
-        await self.queue.put(waiting)
-        return await waiting.answer
-
-    async def _next_batch(self) -> list[_Waiting]:
-        batch = [await self.queue.get()]
-        size, loop = len(batch[0].titles), asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait_s
-        while size < self.max_batch_size:
-            if self.queue.empty():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    waiting = await asyncio.wait_for(self.queue.get(), remaining)
-                except TimeoutError:
-                    break
-            else:
-                waiting = self.queue.get_nowait()
-            batch.append(waiting)
-            size += len(waiting.titles)
-        return batch
-
-    async def run(self) -> None:
-        while True:
-            batch = await self._next_batch()
-            titles = [title for waiting in batch for title in waiting.titles]
-            top_k = max(waiting.top_k for waiting in batch)
-            try:
-                rows = await self._forward(titles, top_k)
-            except Exception:  # noqa: BLE001 - whatever failed, each request is tried alone
-                await self._one_by_one(batch)
-                continue
-            self._answer(batch, rows)
-
-    async def _forward(self, titles: list[str], top_k: int) -> list[list[dict]]:
-        self.forward_calls += 1
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.predictor.predict, titles, top_k)
-
-    async def _one_by_one(self, batch: list[_Waiting]) -> None:
-        """A failed shared pass, again one request at a time: only a request that fails alone gets the error."""
-        for waiting in batch:
-            try:
-                rows = await self._forward(waiting.titles, waiting.top_k)
-            except Exception as err:  # noqa: BLE001 - the request that fails gets its failure
-                if not waiting.answer.done():
-                    waiting.answer.set_exception(err)
-                continue
-            self._answer([waiting], rows)
-
-    @staticmethod
-    def _answer(batch: list[_Waiting], rows: list[list[dict]]) -> None:
-        """Each request its own rows, cut to its own `top_k`."""
-        start = 0
-        for waiting in batch:
-            own = rows[start : start + len(waiting.titles)]
-            start += len(waiting.titles)
-            if not waiting.answer.done():  # a client that went away leaves a cancelled future
-                waiting.answer.set_result([predictions[: waiting.top_k] for predictions in own])
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+class PredictResponse(BaseModel):
+    predictions: list[list[CategoryScore]] = Field(
+        description="For each title, its top_k categories (an empty list for an empty title)."
+    )
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+class ErrorResponse(BaseModel):
+    error: str = Field(description="What was wrong, in one line.")
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(description="loading, ok, draining or failed: the process is alive in each.")
+    models: list[str] = Field(description="The checkpoints served, by folder name or Hub id, once loaded.")
+    categories: int | None = Field(description="Categories the model knows, once loaded.")
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+
+
+class ServiceState:
+    """Where the service stands: loading, ready (loaded and warm), draining; read by `/health`, `/ready` and
+    `/predict`, changed by the loader thread and by `start_draining` (the server's SIGTERM)."""
+
+    def __init__(self):
+        self.predictor: RankingPredictor | None = None
+        self.ready = False
+        self.draining = False
+        self.failure: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.failure is not None:
+            return "failed"
+        if self.draining:
+            return "draining"
+        return "ok" if self.ready else "loading"
+
+    def start_draining(self) -> None:
+        """Readiness turns 503 and new predictions are refused; admitted requests are still answered."""
+        self.draining = True
+
+
+def _error(status: int, message: str, retry_after: bool = False) -> JSONResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if retry_after else None
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
@@ -166,13 +139,38 @@ def _validation_message(err: ValidationError) -> str:
     return f"{where}: {first['msg']}" + (f" ({err.error_count() - 1} more)" if err.error_count() > 1 else "")
 
 
-def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> FastAPI:
-    """The service's FastAPI application over `predictor`."""
+def create_app(
+    load_predictor: Callable[[], RankingPredictor],
+    limits: ServiceLimits | None = None,
+    on_ready: Callable[[RankingPredictor], None] | None = None,
+    on_load_failure: Callable[[BaseException], None] | None = None,
+) -> FastAPI:
+    """The service's FastAPI application. `load_predictor` runs on a thread once the application starts, then a
+    warm-up pass; then `on_ready` gets the predictor, or `on_load_failure` what was raised (the server's cue to
+    stop)."""
     limits = limits or ServiceLimits()
-    batcher = DynamicBatcher(predictor, limits.max_batch_size, limits.max_wait_ms)
+    state = ServiceState()
+    batcher = DynamicBatcher(None, limits.max_batch_size, limits.max_wait_ms, limits.max_queue_titles)
+    metrics = ServiceMetrics(lambda: batcher.queued_titles, lambda: float(state.ready and not state.draining))
+    batcher.observe_batch = metrics.batch_titles.observe
+
+    def load() -> None:
+        try:
+            predictor = load_predictor()
+            predictor.predict([WARM_UP_TITLE])  # first-pass allocations and lazy initialisation, before traffic
+        except BaseException as err:  # noqa: BLE001 - whatever failed, the server is told and stops
+            state.failure = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if on_load_failure is not None:
+                on_load_failure(err)
+            return
+        batcher.predictor = state.predictor = predictor
+        state.ready = True
+        if on_ready is not None:
+            on_ready(predictor)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=load, name="meli-load", daemon=True).start()
         worker = asyncio.create_task(batcher.run())
         try:
             yield
@@ -181,19 +179,61 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
             batcher.close()
 
     app = FastAPI(title="meli-hf", summary="MeLi 2019 product-title categories", lifespan=lifespan)
+    app.state.service = state
     app.state.batcher = batcher
-    names = predictor.model_names
 
-    @app.get("/health")
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.url.path if request.url.path in ROUTES else "other"
+        metrics.observe_request(route, response.status_code, time.perf_counter() - start)
+        return response
+
+    def unavailable() -> JSONResponse:
+        message = {"draining": "the service is stopping", "failed": "the model could not be loaded"}.get(
+            state.status, "the model is loading"
+        )
+        return _error(503, message, retry_after=True)
+
+    @app.get("/health", response_model=HealthResponse)
     async def health() -> dict:
-        return {"status": "ok", "models": names, "categories": len(predictor.labels)}
+        predictor = state.predictor
+        return {
+            "status": state.status,
+            "models": predictor.model_names if predictor else [],
+            "categories": len(predictor.labels) if predictor else None,
+        }
+
+    @app.get("/ready", response_model=ReadyResponse, responses={503: {"model": ErrorResponse}})
+    async def ready():
+        if not state.ready or state.draining:
+            return unavailable()
+        return {"ready": True}
+
+    @app.get("/metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/", response_class=HTMLResponse)
     async def demo() -> str:
         return DEMO_PAGE.read_text(encoding="utf-8")
 
-    @app.post("/predict")
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses={status: {"model": ErrorResponse} for status in (400, 413, 422, 500, 503)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+            }
+        },
+    )
     async def predict(request: Request):
+        if not state.ready or state.draining:
+            return unavailable()
         body = await _read_body(request, limits.max_body_bytes)
         if body is None:
             return _error(413, f"the request body is over {limits.max_body_bytes} bytes")
@@ -218,9 +258,12 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
                 return _error(422, f"titles.{number}: {problem}")
         try:
             predictions = await batcher.predict(query.titles, query.top_k)
+        except QueueFull as err:
+            return _error(503, f"the service is busy: {err}", retry_after=True)
         except Exception as err:  # noqa: BLE001 - this request's own failure, tried alone
             logger.warning("a request failed on its own: %s", str(err).splitlines()[0] if str(err) else type(err))
             return _error(500, "the prediction failed")
-        return {"predictions": predictions}
+        # The rows are built by the predictor as the response model says: sent as they are, not validated again.
+        return JSONResponse({"predictions": predictions})
 
     return app

@@ -2,10 +2,12 @@
 page in a real headless browser."""
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,8 +15,9 @@ import pytest
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient", reason="the serve extra (fastapi, httpx) is missing")
 
+from meli_hf.inference.batching import DynamicBatcher  # noqa: E402
 from meli_hf.inference.predictor import Predictor  # noqa: E402
-from meli_hf.inference.service import DynamicBatcher, ServiceLimits, create_app  # noqa: E402
+from meli_hf.inference.service import ServiceLimits, create_app  # noqa: E402
 
 from ..conftest import train_checkpoint  # noqa: E402
 
@@ -33,10 +36,20 @@ def predictor(mlp_dir) -> Predictor:
     return Predictor(str(mlp_dir))
 
 
+@contextlib.contextmanager
+def ready_client(predictor, limits: ServiceLimits):
+    """A test client of the service over `predictor`, once `/ready` says it serves."""
+    with fastapi_testclient.TestClient(create_app(lambda: predictor, limits)) as test_client:
+        deadline = time.monotonic() + 30
+        while test_client.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline, "the service never got ready"
+            time.sleep(0.01)
+        yield test_client
+
+
 @pytest.fixture
 def client(predictor):
-    limits = ServiceLimits(max_titles=5, max_body_bytes=2000)
-    with fastapi_testclient.TestClient(create_app(predictor, limits)) as test_client:
+    with ready_client(predictor, ServiceLimits(max_titles=5, max_body_bytes=2000)) as test_client:
         yield test_client
 
 
@@ -82,7 +95,7 @@ def test_bad_requests_get_a_status_and_one_message(client, body, status, message
 @pytest.fixture
 def roomy_client(predictor):
     """A service that takes bodies of a megabyte: room for hostile JSON."""
-    with fastapi_testclient.TestClient(create_app(predictor, ServiceLimits(max_top_k=20))) as test_client:
+    with ready_client(predictor, ServiceLimits(max_top_k=20)) as test_client:
         yield test_client
 
 
@@ -103,7 +116,7 @@ def test_hostile_json_gets_a_status_and_one_message(roomy_client, body, status, 
 
 
 def test_top_k_is_cut_to_the_categories(predictor):
-    with fastapi_testclient.TestClient(create_app(predictor, ServiceLimits(max_top_k=100))) as client:
+    with ready_client(predictor, ServiceLimits(max_top_k=100)) as client:
         predictions = client.post("/predict", json={"titles": ["Heladera"], "top_k": 100}).json()["predictions"]
     assert len(predictions[0]) == len(predictor.labels) == 30
 
@@ -262,8 +275,10 @@ def server(mlp_dir):
     )
     try:
         line = process.stdout.readline()
-        assert line.startswith("serving 30 categories on http://127.0.0.1:"), process.stderr.read()
-        yield Server(line.split()[-1], process)
+        assert line.startswith("listening on http://127.0.0.1:"), process.stderr.read()
+        url = line.split()[2].rstrip(";")
+        assert process.stdout.readline() == "ready: 30 categories\n"
+        yield Server(url, process)
     finally:
         if process.poll() is None:
             process.terminate()
@@ -317,3 +332,150 @@ def test_the_demo_page_classifies_in_a_real_browser(server, predictor):
             assert page.query_selector_all("tr.prediction") == []
         finally:
             browser.close()
+
+
+class GatedPredictor(CountingPredictor):
+    """Holds every forward pass until `gate` is set (a model that is slow to load or to answer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = threading.Event()
+        self.labels = ["A"]
+        self.model_names = ["gated"]
+
+    def predict(self, titles, top_k=1):
+        self.gate.wait(30)
+        return super().predict(titles, top_k)
+
+
+def test_the_service_is_alive_at_once_and_ready_after_loading_and_warming_up():
+    loading = threading.Event()
+    gated = GatedPredictor()
+
+    def load():
+        loading.wait(30)
+        return gated
+
+    with fastapi_testclient.TestClient(create_app(load, ServiceLimits())) as client:
+        assert client.get("/health").json() == {"status": "loading", "models": [], "categories": None}
+        for path, method in (("/ready", client.get), ("/predict", client.post)):
+            response = method(path, json={"titles": ["x"]}) if path == "/predict" else method(path)
+            assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+            assert response.json() == {"error": "the model is loading"}
+        loading.set()  # loaded; the warm-up pass still waits at the gate
+        time.sleep(0.2)
+        assert client.get("/ready").status_code == 503 and gated.calls == []
+        gated.gate.set()
+        deadline = time.monotonic() + 10
+        while client.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert gated.calls == [1]  # the warm-up pass
+        assert client.get("/health").json() == {"status": "ok", "models": ["gated"], "categories": 1}
+        client.app.state.service.start_draining()  # what the server's SIGTERM does
+        assert client.get("/ready").status_code == 503
+        assert client.post("/predict", json={"titles": ["x"]}).json() == {"error": "the service is stopping"}
+        assert client.get("/health").json()["status"] == "draining"
+
+
+def test_a_failed_load_is_reported_and_the_service_never_ready():
+    failures = []
+
+    def load():
+        raise ValueError("no such model\nmore")
+
+    with fastapi_testclient.TestClient(create_app(load, ServiceLimits(), on_load_failure=failures.append)) as client:
+        deadline = time.monotonic() + 10
+        while not failures:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert client.get("/health").json()["status"] == "failed"
+        assert client.get("/ready").json() == {"error": "the model could not be loaded"}
+    assert str(failures[0]) == "no such model\nmore"
+
+
+def test_past_the_queue_bound_a_request_is_refused_at_once():
+    gated = GatedPredictor()
+    with fastapi_testclient.TestClient(create_app(lambda: gated, ServiceLimits(max_queue_titles=4))) as client:
+        gated.gate.set()
+        while client.get("/ready").status_code != 200:
+            time.sleep(0.01)
+        gated.gate.clear()
+        answers = {}
+
+        def ask(name: str, titles: int) -> None:
+            answers[name] = client.post("/predict", json={"titles": [name] * titles})
+
+        first = threading.Thread(target=ask, args=("first", 2))  # taken into a pass that waits at the gate
+        first.start()
+        while client.app.state.batcher.forward_calls < 1:
+            time.sleep(0.01)
+        waiting = [threading.Thread(target=ask, args=(f"waiting{i}", 2)) for i in range(2)]  # 4 titles wait
+        for thread in waiting:
+            thread.start()
+        while client.app.state.batcher.queued_titles < 4:
+            time.sleep(0.01)
+        start = time.monotonic()
+        refused = client.post("/predict", json={"titles": ["one more"]})
+        assert time.monotonic() - start < 5  # answered at once, not after the passes ahead of it
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert refused.json() == {"error": "the service is busy: 4 titles are waiting; the service admits 4"}
+        gated.gate.set()
+        for thread in [first, *waiting]:
+            thread.join(30)
+        assert {name: answer.status_code for name, answer in answers.items()} == dict.fromkeys(answers, 200)
+        assert client.app.state.batcher.queued_titles == 0
+
+
+def test_metrics_count_requests_latency_batches_and_the_queue(client):
+    for _ in range(2):
+        client.post("/predict", json={"titles": TITLES})
+    client.post("/predict", content=b"{")
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain; version=")
+    lines = set(metrics.text.splitlines())
+    assert 'meli_requests_total{route="/predict",status="200"} 2.0' in lines
+    assert 'meli_requests_total{route="/predict",status="400"} 1.0' in lines
+    assert 'meli_request_seconds_count{route="/predict"} 3.0' in lines
+    assert "meli_batch_titles_count 2.0" in lines  # a pass of 3 titles per request
+    assert 'meli_batch_titles_bucket{le="2.0"} 0.0' in lines and 'meli_batch_titles_bucket{le="4.0"} 2.0' in lines
+    assert "meli_queue_titles 0.0" in lines and "meli_ready 1.0" in lines
+
+
+def test_the_openapi_page_shows_typed_requests_and_answers(client):
+    schema = client.get("/openapi.json").json()
+    predict = schema["paths"]["/predict"]["post"]
+    request = predict["requestBody"]["content"]["application/json"]["schema"]
+    assert request["properties"]["titles"]["items"]["type"] == "string" and request["required"] == ["titles"]
+    assert predict["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PredictResponse"
+    }
+    assert predict["responses"]["503"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorResponse")
+    assert set(schema["components"]["schemas"]["CategoryScore"]["properties"]) == {"label", "score"}
+
+
+def test_sigterm_drains_admitted_requests_and_exits_zero(server):
+    import json
+    import signal
+    import socket
+    import urllib.parse
+
+    address = urllib.parse.urlsplit(server)
+    body = json.dumps({"titles": TITLES[:2]}).encode()
+    with socket.create_connection((address.hostname, address.port)) as connection:
+        # Admitted: its headers are in; its body comes only after the SIGTERM.
+        connection.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+        connection.sendall(f"Content-Length: {len(body)}\r\n\r\n".encode())
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with pytest.raises(OSError):  # no longer listening
+            socket.create_connection((address.hostname, address.port), timeout=2).close()
+        connection.sendall(body)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK") and b'"predictions"' in answer
+    stdout, stderr = server.process.communicate(timeout=30)
+    assert server.process.returncode == 0, stderr
+    assert "Traceback" not in stderr
