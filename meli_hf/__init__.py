@@ -27,6 +27,7 @@ _LAZY_NAMES = {
     "WordVectors": "data.embeddings",
     "load_word_vectors": "data.embeddings",
     "Predictor": "inference.predictor",
+    "OnnxPredictor": "inference.onnx_predictor",
     "train_word_tokenizer": "data.tokenization",
     "word_tokenizer_from_vocabulary": "data.tokenization",
 }

@@ -37,6 +37,7 @@ NOT_RUN = {
     "accelerate launch": "tests/training/test_run.py's test_accelerate_launch_and_two_process_torchrun runs it",
     "torchrun": "tests/training/test_run.py's test_accelerate_launch_and_two_process_torchrun runs it",
     "pip install": "the network",
+    "python -m venv": "a new environment, installed from the network (the slim install)",
     "python scripts/serve.py": "a server runs until it is stopped (tests/inference/test_service.py runs it)",
     "curl": "needs the server",
     "D=": "a variable of the best model's recipe",

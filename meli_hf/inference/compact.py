@@ -104,12 +104,12 @@ def compact_checkpoint(
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, folder / name)
         before, after = weights_size(model_dir), weights_size(folder)
-        if (folder / "README.md").is_file():
-            note = COPY_NOTES[format].format(
-                source=model_dir.name, before=before / 1e6, after=after / 1e6, tables=tables
-            )
-            with (folder / "README.md").open("a", encoding="utf-8") as card:
-                card.write(note)
+        note = COPY_NOTES[format].format(source=model_dir.name, before=before / 1e6, after=after / 1e6, tables=tables)
+        card = folder / "README.md"
+        if not card.is_file():  # a checkpoint without a card (not written by train.py): the copy still says its source
+            card.write_text(f"# {output_dir.name}\n", encoding="utf-8")
+        with card.open("a", encoding="utf-8") as stream:
+            stream.write(note)
     return before, after
 
 

@@ -141,6 +141,8 @@ def test_a_copy_answers_as_its_checkpoint(checkpoints, test_titles, name, tmp_pa
     compact_checkpoint(source, tmp_path / "float32", int8_tables=False)
     checkpoint, copy = Predictor(str(source)), OnnxPredictor(tmp_path / "float32")
     assert copy.labels == checkpoint.labels
+    card = (tmp_path / "float32" / "README.md").read_text()
+    assert f"This is an ONNX serving copy of `{source.name}`" in card and "float32 tables" in card
     expected, expected_unknown = checkpoint.predict_with_unknown_flags(test_titles, top_k=3)
     answers, unknown = copy.predict_with_unknown_flags(test_titles, top_k=3)
     assert unknown == expected_unknown
