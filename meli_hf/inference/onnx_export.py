@@ -60,16 +60,22 @@ class GraphBuilder:
     def float_mask(self, mask: str) -> str:
         return self.op("Cast", mask, to=TensorProto.FLOAT)
 
-    def table_lookup(self, table: nn.Module, ids: str, stem: str) -> str:
-        """Rows of an embedding table for `ids`; an int8 table stays int8 in the file and is scaled after the
-        gather."""
+    def table_lookup(self, table: nn.Module, ids: str, stem: str, row_weights: str | None = None) -> str:
+        """Rows of an embedding table for `ids`, each times its `row_weights` (same shape as `ids`) when given; an
+        int8 table stays int8 in the file and is scaled after the gather (with the row weights: one multiplication
+        of the rows)."""
         if isinstance(table, MeliInt8Table):
-            rows = self.op("Gather", self.constant(_array(table.weight), f"{stem}_int8"), ids)
-            scale = self.op("Gather", self.constant(_array(table.scale), f"{stem}_scale"), ids)
-            return self.op(
-                "Mul", self.op("Cast", rows, to=TensorProto.FLOAT), self.op("Unsqueeze", scale, self.axes(-1))
+            rows = self.op(
+                "Cast",
+                self.op("Gather", self.constant(_array(table.weight), f"{stem}_int8"), ids),
+                to=TensorProto.FLOAT,
             )
-        return self.op("Gather", self.constant(_array(table.weight), stem), ids)
+            scale = self.op("Gather", self.constant(_array(table.scale), f"{stem}_scale"), ids)
+        else:
+            rows, scale = self.op("Gather", self.constant(_array(table.weight), stem), ids), None
+        if row_weights is not None:
+            scale = row_weights if scale is None else self.op("Mul", scale, row_weights)
+        return rows if scale is None else self.op("Mul", rows, self.op("Unsqueeze", scale, self.axes(-1)))
 
     def axes(self, *axes: int) -> str:
         return self.constant(list(axes), "axes", np.int64)
@@ -233,10 +239,8 @@ def _linear_part_logits(graph: GraphBuilder, model: MeliPreTrainedModel, ids: st
     feature_mask = graph.float_mask(feature_mask)
     norm = graph.op("Sqrt", graph.lengths(feature_mask))
     weights = graph.op("Div", graph.op("Mul", feature_mask, graph.constant(np.float32(part.scale))), norm)
-    rows = graph.table_lookup(part.weight, features, "linear_weight")
-    return graph.op(
-        "ReduceSum", graph.op("Mul", rows, graph.op("Unsqueeze", weights, graph.axes(-1))), graph.axes(1), keepdims=0
-    )
+    rows = graph.table_lookup(part.weight, features, "linear_weight", row_weights=weights)
+    return graph.op("ReduceSum", rows, graph.axes(1), keepdims=0)
 
 
 def _word_model_probabilities(graph: GraphBuilder, model: MeliPreTrainedModel, ids: str, mask: str) -> str:

@@ -18,8 +18,7 @@ import numpy as np
 from ..data.padding import pad_ids
 from ..errors import MeliError
 from ..files import read_json_or_yaml
-from .ensemble_file import checkpoint_paths
-from .ranking import RankingPredictor, check_same_categories, label_columns
+from .ranking import RankingPredictor, check_same_categories, checked_checkpoints, label_columns
 
 ONNX_MODEL_FILE = "model.onnx"
 SERVING_CONFIG_FILE = "serving_config.json"
@@ -47,14 +46,7 @@ class OnnxPredictor(RankingPredictor):
     ):
         """`max_length`: words kept per title; by default the length the checkpoint was trained with. `threads`:
         onnxruntime's threads for a forward pass (default: one per core)."""
-        given = [model_paths] if isinstance(model_paths, (str, Path)) else list(model_paths)
-        paths = [member for path in given for member in checkpoint_paths(path)]
-        if not paths:
-            raise MeliError("no checkpoint given")
-        if batch_size < 1:
-            raise MeliError(f"batch_size {batch_size}: must be at least 1")
-        if max_length is not None and max_length < 1:
-            raise MeliError(f"max_length {max_length}: must be at least 1")
+        paths = checked_checkpoints(model_paths, batch_size, max_length)
         self.batch_size = batch_size
         self.members = [_OnnxCopy.load(Path(path), max_length, threads, flag) for path in paths]
         self.labels = self.members[0].labels

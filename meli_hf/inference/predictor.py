@@ -17,8 +17,7 @@ from ..data.tokenization import MODEL_MAX_LENGTH
 from ..errors import MeliError
 from ..files import is_checkpoint_folder
 from ..hub import held_transformers_logs, is_load_report, load_pretrained, pass_on
-from .ensemble_file import checkpoint_paths
-from .ranking import RankingPredictor, check_same_categories, label_columns
+from .ranking import RankingPredictor, check_same_categories, checked_checkpoints, label_columns
 
 # The model types of meli-hf's word-level baselines (meli-mlp, meli-cnn, meli-lstm, meli-tfidf).
 MELI_MODEL_TYPE_PREFIX = "meli-"
@@ -43,14 +42,7 @@ class Predictor(RankingPredictor):
         """`max_length`: tokens kept per title; by default each checkpoint's training length (its tokenizer's
         `model_max_length`), so serving sees the inputs training saw. `flag`: the command-line flag that named the
         checkpoints, which a checkpoint that cannot be loaded is reported under."""
-        given = [model_name_or_path] if isinstance(model_name_or_path, (str, Path)) else list(model_name_or_path)
-        paths = [member for path in given for member in checkpoint_paths(path)]
-        if not paths:
-            raise MeliError("no checkpoint given")
-        if batch_size < 1:
-            raise MeliError(f"batch_size {batch_size}: must be at least 1")
-        if max_length is not None and max_length < 1:
-            raise MeliError(f"max_length {max_length}: must be at least 1")
+        paths = checked_checkpoints(model_name_or_path, batch_size, max_length)
         try:
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
             torch.empty(0, device=self.device)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MeliError
+from .ensemble_file import checkpoint_paths
 
 
 class RankingPredictor:
@@ -67,6 +68,22 @@ class RankingPredictor:
     def model_names(self) -> list[str]:
         """The checkpoints by folder name or Hub id: what a response may show of them (never a local path)."""
         return [Path(name).name if Path(name).exists() else name for name in self.names]
+
+
+def checked_checkpoints(
+    models: str | Path | Sequence[str | Path], batch_size: int, max_length: int | None
+) -> list[str]:
+    """The checkpoints a predictor loads: `models` (a folder, Hub id or ensemble file, or a list of them) with
+    ensemble files expanded; the settings no predictor takes are refused."""
+    given = [models] if isinstance(models, (str, Path)) else list(models)
+    paths = [member for path in given for member in checkpoint_paths(path)]
+    if not paths:
+        raise MeliError("no checkpoint given")
+    if batch_size < 1:
+        raise MeliError(f"batch_size {batch_size}: must be at least 1")
+    if max_length is not None and max_length < 1:
+        raise MeliError(f"max_length {max_length}: must be at least 1")
+    return paths
 
 
 def top_k_columns(probabilities: np.ndarray, k: int) -> np.ndarray:
