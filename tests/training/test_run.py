@@ -947,3 +947,25 @@ def test_the_registry_names_fields_of_each_config():
         assert set(spec.architecture_defaults) <= spec.architecture and spec.model_type == config_class.model_type
         assert model_class.config_class is config_class
     assert set(MODELS) - set(MODEL_CLASSES) == {"beto"}
+
+
+def test_a_run_started_with_settings_no_longer_offered_resumes_with_them(sample_dir, tmp_path):
+    """A run of the defaults before 2026-12-07 (no linear part; the LSTM's `last` pooling, now gone from train.py)
+    resumes with today's code: its checkpoint's architecture and tokenizer, not today's defaults."""
+    output = tmp_path / "old-defaults"
+    common = ["--model", "lstm", "--data_dir", str(sample_dir), "--output_dir", str(output), "--seed", "7"]
+    old = ["--word_vectors", "none", "--linear_bigram_buckets", "0", "--label_smoothing_factor", "0"]
+    train(*common, *old, "--num_train_epochs", "2", "--lstm_hidden_size", "16", "--save_total_limit", "3")
+    checkpoints = sorted(output.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    for later in checkpoints[1:]:  # stopped after its first epoch
+        shutil.rmtree(later)
+    config_file = checkpoints[0] / "config.json"
+    config_file.write_text(json.dumps(json.loads(config_file.read_text()) | {"lstm_pooling": "last"}))
+    resumed = train(*common, "--num_train_epochs", "2", "--resume_from_checkpoint", "true")
+    config = json.loads((output / "config.json").read_text())
+    assert config["lstm_pooling"] == "last" and config["linear_bigram_buckets"] == 0
+    assert config["lstm_hidden_size"] == 16  # the checkpoint's shape, not today's default 512
+    assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 2 * int(
+        checkpoints[0].name.split("-")[1]
+    )
+    assert resumed["test_balanced_accuracy"] > 0.2
