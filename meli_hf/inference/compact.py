@@ -1,8 +1,9 @@
 """Serving copies of checkpoints, in one of two formats (`scripts/compact.py --format`):
 
-- `onnx` (the default): `model.onnx`, `tokenizer.json` and `serving_config.json`, read by `OnnxPredictor` with
-  onnxruntime, tokenizers and numpy alone (no torch); the word embeddings and the linear part are int8 tables
-  (gathered as int8, then scaled) unless `int8_tables=False`. For mlp, cnn, lstm and tfidf checkpoints.
+- `onnx` (the default): `model.onnx` (its weights in `model.onnx.data`), `tokenizer.json` and
+  `serving_config.json`, read by `OnnxPredictor` with onnxruntime, tokenizers and numpy alone (no torch); the word
+  embeddings and the linear part are int8 tables (gathered as int8, then scaled) unless `int8_tables=False`. For
+  mlp, cnn, lstm and tfidf checkpoints.
 - `torch`: a checkpoint like any other (Auto classes, the Hub) whose word embeddings and linear part, most of a word
   model's bytes (802 of the 882 MB of the best LSTM's), are int8 tables with a scale per row (`config.int8_tables`).
 
@@ -58,7 +59,8 @@ checkpoint's; `python scripts/predict.py --model THIS_FOLDER --input test.csv --
 
 
 def weights_size(folder: Path) -> int:
-    return sum(path.stat().st_size for pattern in ("model*.safetensors", "*.onnx") for path in folder.glob(pattern))
+    patterns = ("model*.safetensors", "*.onnx", "*.onnx.data")
+    return sum(path.stat().st_size for pattern in patterns for path in folder.glob(pattern))
 
 
 def compact_checkpoint(
@@ -115,15 +117,13 @@ def compact_checkpoint(
 
 def _write_onnx_copy(model, tokenizer, folder: Path, source: str, int8_tables: bool) -> str:
     """`model.onnx`, `tokenizer.json` and `serving_config.json` of `model` into `folder`; what its tables are."""
-    import onnx
-
-    from .onnx_export import onnx_model
+    from .onnx_export import onnx_model, save_with_mapped_weights
 
     config = model.config
     has_tables = hasattr(model, "with_int8_tables")
     if has_tables and int8_tables and not config.int8_tables:
         model = model.with_int8_tables()
-    onnx.save(onnx_model(model), folder / ONNX_MODEL_FILE)
+    save_with_mapped_weights(onnx_model(model), folder / ONNX_MODEL_FILE)
     encoder = tokenizer.backend_tokenizer
     encoder.no_padding()
     encoder.no_truncation()  # the predictor truncates at max_length (or at its own --max_length)
