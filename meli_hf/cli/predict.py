@@ -1,8 +1,10 @@
-"""Classify product titles with a trained checkpoint (MLP, CNN, LSTM or BETO), local or from the Hub, or with
-an ensemble of checkpoints trained on the same categories.
+"""Classify product titles with a trained checkpoint (MLP, CNN, LSTM or BETO), local or from the Hub, with an ONNX
+copy of one (scripts/compact.py: read without torch), or with an ensemble of checkpoints trained on the same
+categories.
 
     python scripts/predict.py --model outputs/mlp "Zapatillas Nike Air Talle 42" "Notebook Lenovo 15 pulgadas"
     python scripts/predict.py --model outputs/lstm --input titles.csv --output predictions.csv --top_k 3
+    python scripts/predict.py --model outputs/lstm-onnx --input titles.csv --output predictions.csv   # no torch
     cat titles.txt | python scripts/predict.py --model USER/meli-beto --input -
     python scripts/predict.py --model outputs/cnn --input test.csv --evaluate       # needs a category column
     python scripts/predict.py --model outputs/mlp --model outputs/cnn --model outputs/lstm --input test.csv --evaluate

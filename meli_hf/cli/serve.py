@@ -1,15 +1,19 @@
-"""Serve a trained checkpoint (or an ensemble) over HTTP: JSON predictions with dynamic batching, a health check and a
-demo page (needs the `serve` extra: `pip install -e ".[serve]"`).
+"""Serve an ONNX copy (scripts/compact.py), a checkpoint or an ensemble over HTTP: JSON predictions with dynamic
+batching, health and readiness checks, Prometheus metrics and a demo page (needs the `serve` extra, or the slim
+install of requirements/serving.txt for ONNX copies).
 
-    python scripts/serve.py --model outputs/best/lstm-int8                     # http://127.0.0.1:8000
+    python scripts/serve.py --model outputs/best/lstm-onnx                     # http://127.0.0.1:8000
     curl -s localhost:8000/predict -H 'Content-Type: application/json' \\
         -d '{"titles": ["Zapatillas Nike Air Talle 42"], "top_k": 3}'
-    curl -s localhost:8000/health
+    curl -s localhost:8000/ready          # 503 until the model is loaded and warm, then 200
+    curl -s localhost:8000/metrics        # Prometheus
 
+The server listens at once and prints `listening on URL`, then loads the model and prints `ready: N categories`.
 Requests that arrive together are predicted in one forward pass (up to --max_batch_size titles; those that arrive
 during a pass make the next one, and --max_wait_ms lets a pass wait for company). Bad requests get 400 (no JSON), 413
-(over --max_body_bytes or --max_titles) or 422 (wrong shape), each with {"error": "..."}. --port 0 takes a free port;
-the line `serving ... on URL` says which.
+(over --max_body_bytes or --max_titles) or 422 (wrong shape), each with {"error": "..."}; past --max_queue_titles
+waiting titles a request gets 503 with Retry-After. SIGTERM drains: /ready turns 503, admitted requests are answered,
+and the process exits 0 within --graceful_timeout. --port 0 takes a free port.
 """
 
 from __future__ import annotations
