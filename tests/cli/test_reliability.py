@@ -235,6 +235,9 @@ def test_an_interrupted_prediction_says_so_in_one_line_and_leaves_no_partial_out
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
+        # A suite started in the background (`make test &`) hands its children SIGINT ignored, which Python then
+        # leaves ignored: the child gets the default a user's shell gives it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     process.stdin.write("Heladera Gafa\n" * 300)  # a batch and more, then the input stays open
     process.stdin.flush()
